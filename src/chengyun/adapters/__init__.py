@@ -1,0 +1,1 @@
+"""Adapters: the database, geometry, spreadsheets and the outside systems."""

@@ -1,0 +1,1 @@
+"""The database: tables, repositories, the unit of work and migrations."""

@@ -1,0 +1,48 @@
+"""The unit of work: one connection, one transaction, committed or rolled back as a whole."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.engine import Connection, Engine
+
+from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryRepository
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        self._connection = self.engine.connect()
+        self._transaction = self._connection.begin()
+        self.territory = SqlTerritoryRepository(self._connection)
+        self.forces = SqlForcesRepository(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def connection(self) -> Connection:
+        assert self._connection is not None, "use the unit of work in a with-block"
+        return self._connection
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        self._transaction.rollback()

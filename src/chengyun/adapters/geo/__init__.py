@@ -1,0 +1,1 @@
+"""Geographic adapters: coordinate systems and map geometry."""

@@ -1,0 +1,1 @@
+"""Spreadsheets (.xlsx) that offices exchange: the day and night force tables, and more."""

@@ -1,0 +1,1 @@
+"""Thin entry points: HTTP API, command line, worker. Parse, call one service, render."""

@@ -1,0 +1,11 @@
+"""Version 1 of the HTTP API, under ``/api/v1``."""
+
+from fastapi import APIRouter
+
+from chengyun.entrypoints.api.v1 import duty, forces, health, territory
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(health.router)
+router.include_router(territory.router)
+router.include_router(forces.router)
+router.include_router(duty.router)

@@ -1,0 +1,267 @@
+"""The ``chengyun`` command line: serve, demo, database, territory and forces tables."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from chengyun.config import Settings
+from chengyun.domain.errors import DomainError
+from chengyun.domain.forces import Shift
+
+app = typer.Typer(
+    help="城运 chengyun — 一网统管城运网格管理平台 / city-operations grid management.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="数据库 / Database schema.", no_args_is_help=True)
+territory_app = typer.Typer(
+    help="辖区 / Territory GeoJSON import and export.", no_args_is_help=True
+)
+forces_app = typer.Typer(help="力量表 / Day and night force tables (.xlsx).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(territory_app, name="territory")
+app.add_typer(forces_app, name="forces")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(error: DomainError) -> typer.Exit:
+    err.print(f"[bold red]✗ {error.message}[/]")
+    for problem in error.problems[:200]:
+        where = " / ".join(str(p) for p in problem.location) or "-"
+        err.print(f"  [yellow]{where}[/]: {problem.message}")
+    if len(error.problems) > 200:
+        err.print(f"  … {len(error.problems) - 200} more / 另有 {len(error.problems) - 200} 处")
+    return typer.Exit(code=1)
+
+
+def _platform(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from chengyun.entrypoints.platform import Platform
+
+    return Platform(settings or Settings())
+
+
+def _require_schema(platform) -> None:  # type: ignore[no-untyped-def]
+    from alembic.script import ScriptDirectory
+
+    from chengyun.adapters.db.engine import alembic_config, current_revision
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    current = current_revision(platform.engine)
+    if current != head:
+        err.print(
+            f"[bold red]✗ 数据库结构不是最新 ({current} ≠ {head})，请先运行 `chengyun db upgrade` / "
+            f"the database schema is not current: run `chengyun db upgrade` first[/]"
+        )
+        raise typer.Exit(code=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="target revision")] = "head",
+) -> None:
+    """Build or upgrade the schema by running the migrations / 升级数据库结构."""
+    from chengyun.adapters.db.engine import upgrade
+
+    platform = _platform()
+    upgrade(platform.engine, revision)
+    out.print(
+        f"✓ 数据库已升级 / database upgraded to {revision}: "
+        f"{platform.engine.url.render_as_string(hide_password=True)}"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+) -> None:
+    """Serve the platform (API and pages) / 启动服务."""
+    import uvicorn
+
+    settings = Settings()
+    _require_schema(_platform(settings))
+    uvicorn.run(
+        "chengyun.entrypoints.api.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="listen port")] = 8000,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    data_dir: Annotated[Path, typer.Option(help="where the fresh demo database is made")] = Path(
+        ".demo-data"
+    ),
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
+) -> None:
+    """A fresh demo sub-district on SQLite, then serve it / 演示街道."""
+    import os
+
+    import uvicorn
+
+    from chengyun.adapters.db.engine import upgrade
+    from chengyun.demo.loader import load_demo
+
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    url = f"sqlite:///{(data_dir / 'chengyun.sqlite3').resolve()}"
+    os.environ["CHENGYUN_DATABASE_URL"] = url
+    os.environ["CHENGYUN_DATA_DIR"] = str(data_dir.resolve())
+    os.environ.setdefault("CHENGYUN_MODE", "demo")
+    settings = Settings()
+    platform = _platform(settings)
+    with out.status("建立演示数据库 / building the demo database…"):
+        upgrade(platform.engine)
+        loaded = load_demo(platform.uow())
+    base = f"http://{host}:{port}"
+    out.print(
+        f"✓ 演示街道已就绪 / demo sub-district ready: {loaded.grids} grids, {loaded.units} units "
+        f"({loaded.key_units} key), {loaded.people} people, {loaded.assignments} assignments\n"
+        f"  数据库 database: {url}\n"
+        f"  API 文档 docs:   {base}/docs\n"
+        f"  管理单元 units:  {base}/api/v1/territory/units\n"
+        f"  值班 duty:       {base}/api/v1/duty"
+    )
+    if serve_:
+        platform.engine.dispose()
+        uvicorn.run("chengyun.entrypoints.api.asgi:app", host=host, port=port, log_level="info")
+
+
+@territory_app.command("import")
+def territory_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="a territory GeoJSON FeatureCollection (WGS-84)",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    tolerance: Annotated[float, typer.Option(help="overlap tolerance in m²")] = 1.0,
+) -> None:
+    """Import a territory (all or nothing) / 导入辖区."""
+    from chengyun.adapters.geo.geojson import territory_from_geojson
+    from chengyun.services.territory import import_territory
+
+    try:
+        data = json.loads(file.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        err.print(f"[bold red]✗ {file}: 不是有效的JSON / not valid JSON: {exc}[/]")
+        raise typer.Exit(code=1) from exc
+    platform = _platform()
+    _require_schema(platform)
+    try:
+        territory = territory_from_geojson(data, tolerance_m2=tolerance)
+        result = import_territory(platform.uow(), territory)
+    except DomainError as error:
+        raise _fail(error) from error
+    out.print(
+        f"✓ 已导入 / imported: {result.grids} grids, {result.units} units "
+        f"({result.key_units} key), {result.areas} areas — revision {result.revision}"
+    )
+
+
+@territory_app.command("export")
+def territory_export(
+    file: Annotated[Path, typer.Argument(help="where to write the GeoJSON ('-' for stdout)")],
+) -> None:
+    """Export the territory as GeoJSON / 导出辖区."""
+    from chengyun.adapters.geo.geojson import territory_to_geojson
+    from chengyun.services.territory import current_territory
+
+    platform = _platform()
+    _require_schema(platform)
+    try:
+        territory = current_territory(platform.uow())
+    except DomainError as error:
+        raise _fail(error) from error
+    text = json.dumps(territory_to_geojson(territory), ensure_ascii=False, indent=1)
+    if str(file) == "-":
+        sys.stdout.write(text + "\n")
+        return
+    file.write_text(text + "\n", "utf-8")
+    out.print(
+        f"✓ 已导出 / exported {len(territory.grids)} grids, {len(territory.units)} units to {file}"
+    )
+
+
+@forces_app.command("import")
+def forces_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="the .xlsx with 日间/夜间 (Day/Night) sheets",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Import the day and/or night tables (all or nothing) / 导入力量表."""
+    from chengyun.adapters.spreadsheets.forces_xlsx import roster_from_xlsx
+    from chengyun.services.forces import import_roster
+    from chengyun.services.territory import current_territory
+
+    platform = _platform()
+    _require_schema(platform)
+    try:
+        territory = current_territory(platform.uow())
+        roster, shifts = roster_from_xlsx(file.read_bytes(), territory)
+        import_roster(platform.uow(), roster, shifts)
+    except DomainError as error:
+        raise _fail(error) from error
+    out.print(
+        f"✓ 已导入 / imported {', '.join(s.label for s in shifts)}: {len(roster.people)} "
+        f"people, {len(roster.assignments)} assignments"
+    )
+
+
+@forces_app.command("export")
+def forces_export(
+    file: Annotated[Path, typer.Argument(help="the .xlsx to write")],
+    template: Annotated[bool, typer.Option(help="a blank template with the code lists")] = False,
+    shift: Annotated[list[Shift] | None, typer.Option(help="only this table (day/night)")] = None,
+) -> None:
+    """Export the day and night tables / 导出力量表."""
+    from chengyun.adapters.spreadsheets.forces_xlsx import roster_to_xlsx
+    from chengyun.domain.forces import Roster
+    from chengyun.services.territory import current_territory
+
+    platform = _platform()
+    _require_schema(platform)
+    try:
+        territory = current_territory(platform.uow())
+    except DomainError as error:
+        raise _fail(error) from error
+    with platform.uow() as uow:
+        roster = Roster((), ()) if template else uow.forces.roster()
+    file.write_bytes(roster_to_xlsx(roster, territory, shift or list(Shift)))
+    out.print(f"✓ 已导出 / exported {len(roster.people)} people to {file}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ValueError as exc:  # unsafe settings are refused with their reason
+        err.print(f"[bold red]✗ {exc}[/]")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

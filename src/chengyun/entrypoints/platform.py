@@ -1,0 +1,47 @@
+"""What every entry point shares in a process: settings, engine, clock, calendar, caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from chengyun.adapters.calendar import china_calendar
+from chengyun.adapters.db.engine import make_engine
+from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+from chengyun.adapters.geo.index import TerritoryIndexCache
+from chengyun.clock import Clock, SystemClock
+from chengyun.config import Settings
+from chengyun.domain.territory import Territory
+from chengyun.domain.working_time import WorkingCalendar
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    engine_override: Engine | None = None
+
+    @cached_property
+    def engine(self) -> Engine:
+        return self.engine_override or make_engine(self.settings.resolved_database_url)
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        return china_calendar(self.settings.day_start, self.settings.day_end)
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    @cached_property
+    def territory_index(self) -> TerritoryIndexCache:
+        def load() -> tuple[Territory | None, int]:
+            with self.uow() as uow:
+                return uow.territory.get(), uow.territory.revision()
+
+        def revision() -> int:
+            with self.uow() as uow:
+                return uow.territory.revision()
+
+        return TerritoryIndexCache(load, revision, self.settings.territory_refresh_seconds)

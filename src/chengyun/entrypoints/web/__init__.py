@@ -1,0 +1,1 @@
+"""Web pages and the static assets the platform serves itself (no CDN)."""
