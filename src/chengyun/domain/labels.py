@@ -11,16 +11,19 @@ from typing import Any, Self
 
 
 class Labelled(StrEnum):
-    """A ``StrEnum`` whose members are declared as ``NAME = "value", "中文", "English"``."""
+    """A ``StrEnum`` whose members are declared as ``NAME = "value", "中文", "English"``,
+    optionally followed by a display colour (``"#2e7d32"``)."""
 
     zh: str
     en: str
+    colour: str
 
-    def __new__(cls, value: str, zh: str = "", en: str = "", *_: Any) -> Self:
+    def __new__(cls, value: str, zh: str = "", en: str = "", colour: str = "", *_: Any) -> Self:
         member = str.__new__(cls, value)
         member._value_ = value
         member.zh = zh or value
         member.en = en or value
+        member.colour = colour
         return member
 
     @property
