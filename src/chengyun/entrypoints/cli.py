@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,11 +16,13 @@ from rich.console import Console
 from chengyun.config import Settings
 from chengyun.domain.errors import DomainError
 from chengyun.domain.forces import Shift
+from chengyun.entrypoints.platform import Platform
 
 app = typer.Typer(
     help="城运 chengyun — 一网统管城运网格管理平台 / city-operations grid management.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,
 )
 db_app = typer.Typer(help="数据库 / Database schema.", no_args_is_help=True)
 territory_app = typer.Typer(
@@ -29,8 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(territory_app, name="territory")
 app.add_typer(forces_app, name="forces")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(error: DomainError) -> typer.Exit:
@@ -43,10 +47,14 @@ def _fail(error: DomainError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _platform(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from chengyun.entrypoints.platform import Platform
-
-    return Platform(settings or Settings())
+@contextmanager
+def _platform(settings: Settings | None = None) -> Iterator[Platform]:
+    """The platform for one command; its connections are closed when the command ends."""
+    platform = Platform(settings or Settings())
+    try:
+        yield platform
+    finally:
+        platform.engine.dispose()
 
 
 def _require_schema(platform) -> None:  # type: ignore[no-untyped-def]
@@ -71,12 +79,10 @@ def db_upgrade(
     """Build or upgrade the schema by running the migrations / 升级数据库结构."""
     from chengyun.adapters.db.engine import upgrade
 
-    platform = _platform()
-    upgrade(platform.engine, revision)
-    out.print(
-        f"✓ 数据库已升级 / database upgraded to {revision}: "
-        f"{platform.engine.url.render_as_string(hide_password=True)}"
-    )
+    with _platform() as platform:
+        upgrade(platform.engine, revision)
+        url = platform.engine.url.render_as_string(hide_password=True)
+    out.print(f"✓ 数据库已升级 / database upgraded to {revision}: {url}")
 
 
 @app.command()
@@ -89,7 +95,8 @@ def serve(
     import uvicorn
 
     settings = Settings()
-    _require_schema(_platform(settings))
+    with _platform(settings) as platform:
+        _require_schema(platform)
     uvicorn.run(
         "chengyun.entrypoints.api.asgi:app",
         host=host or settings.host,
@@ -109,23 +116,21 @@ def demo(
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
 ) -> None:
     """A fresh demo sub-district on SQLite, then serve it / 演示街道."""
-    import os
-
     import uvicorn
 
     from chengyun.adapters.db.engine import upgrade
     from chengyun.demo.loader import load_demo
+    from chengyun.entrypoints.api.app import create_app
 
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     url = f"sqlite:///{(data_dir / 'chengyun.sqlite3').resolve()}"
-    os.environ["CHENGYUN_DATABASE_URL"] = url
-    os.environ["CHENGYUN_DATA_DIR"] = str(data_dir.resolve())
-    os.environ.setdefault("CHENGYUN_MODE", "demo")
-    settings = Settings()
-    platform = _platform(settings)
-    with out.status("建立演示数据库 / building the demo database…"):
+    settings = Settings(mode="demo", database_url=url, data_dir=data_dir.resolve())
+    with (
+        _platform(settings) as platform,
+        out.status("建立演示数据库 / building the demo database…"),
+    ):
         upgrade(platform.engine)
         loaded = load_demo(platform.uow())
     base = f"http://{host}:{port}"
@@ -138,8 +143,7 @@ def demo(
         f"  值班 duty:       {base}/api/v1/duty"
     )
     if serve_:
-        platform.engine.dispose()
-        uvicorn.run("chengyun.entrypoints.api.asgi:app", host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @territory_app.command("import")
@@ -164,13 +168,13 @@ def territory_import(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         err.print(f"[bold red]✗ {file}: 不是有效的JSON / not valid JSON: {exc}[/]")
         raise typer.Exit(code=1) from exc
-    platform = _platform()
-    _require_schema(platform)
-    try:
-        territory = territory_from_geojson(data, tolerance_m2=tolerance)
-        result = import_territory(platform.uow(), territory)
-    except DomainError as error:
-        raise _fail(error) from error
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            territory = territory_from_geojson(data, tolerance_m2=tolerance)
+            result = import_territory(platform.uow(), territory)
+        except DomainError as error:
+            raise _fail(error) from error
     out.print(
         f"✓ 已导入 / imported: {result.grids} grids, {result.units} units "
         f"({result.key_units} key), {result.areas} areas — revision {result.revision}"
@@ -185,12 +189,12 @@ def territory_export(
     from chengyun.adapters.geo.geojson import territory_to_geojson
     from chengyun.services.territory import current_territory
 
-    platform = _platform()
-    _require_schema(platform)
-    try:
-        territory = current_territory(platform.uow())
-    except DomainError as error:
-        raise _fail(error) from error
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            territory = current_territory(platform.uow())
+        except DomainError as error:
+            raise _fail(error) from error
     text = json.dumps(territory_to_geojson(territory), ensure_ascii=False, indent=1)
     if str(file) == "-":
         sys.stdout.write(text + "\n")
@@ -218,14 +222,14 @@ def forces_import(
     from chengyun.services.forces import import_roster
     from chengyun.services.territory import current_territory
 
-    platform = _platform()
-    _require_schema(platform)
-    try:
-        territory = current_territory(platform.uow())
-        roster, shifts = roster_from_xlsx(file.read_bytes(), territory)
-        import_roster(platform.uow(), roster, shifts)
-    except DomainError as error:
-        raise _fail(error) from error
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            territory = current_territory(platform.uow())
+            roster, shifts = roster_from_xlsx(file.read_bytes(), territory)
+            import_roster(platform.uow(), roster, shifts)
+        except DomainError as error:
+            raise _fail(error) from error
     out.print(
         f"✓ 已导入 / imported {', '.join(s.label for s in shifts)}: {len(roster.people)} "
         f"people, {len(roster.assignments)} assignments"
@@ -243,14 +247,14 @@ def forces_export(
     from chengyun.domain.forces import Roster
     from chengyun.services.territory import current_territory
 
-    platform = _platform()
-    _require_schema(platform)
-    try:
-        territory = current_territory(platform.uow())
-    except DomainError as error:
-        raise _fail(error) from error
-    with platform.uow() as uow:
-        roster = Roster((), ()) if template else uow.forces.roster()
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            territory = current_territory(platform.uow())
+        except DomainError as error:
+            raise _fail(error) from error
+        with platform.uow() as uow:
+            roster = Roster((), ()) if template else uow.forces.roster()
     file.write_bytes(roster_to_xlsx(roster, territory, shift or list(Shift)))
     out.print(f"✓ 已导出 / exported {len(roster.people)} people to {file}")
 

@@ -108,8 +108,8 @@ def territory_from_geojson(data: Any, *, tolerance_m2: float = DEFAULT_TOLERANCE
     )
     feature_index = {(layer, code): i for (layer, code), (i, _) in shapes.items()}
     for problem in structural_problems(territory):
-        layer, code = str(problem.location[0]), str(problem.location[1])
-        i = feature_index.get((layer, code))
+        key = tuple(str(part) for part in problem.location[:2])
+        i = feature_index.get(key) if len(key) == 2 else None
         where = ("features", i, *problem.location[2:]) if i is not None else problem.location
         problems.append(Problem(where, problem.message, problem.kind))
     if not problems:

@@ -1,0 +1,60 @@
+"""Health answers, and settings that refuse to start unsafely."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from chengyun.adapters.db.engine import make_engine
+from chengyun.config import Settings
+from chengyun.entrypoints.api.app import create_app
+from chengyun.entrypoints.platform import Platform
+
+
+def test_health_ok(client: TestClient) -> None:
+    answer = client.get("/api/v1/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_names_the_database_when_it_is_down(tmp_path) -> None:
+    settings = Settings(
+        mode="test",
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1",
+    )
+    engine = make_engine(settings.resolved_database_url)
+    with TestClient(create_app(platform=Platform(settings, engine_override=engine))) as client:
+        answer = client.get("/api/v1/health")
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "unavailable"
+    assert answer.json()["database"].startswith("unreachable")
+
+
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "chengyun 城运"
+
+
+def test_production_refuses_default_or_short_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="CHENGYUN_SECRET_KEY"):
+        Settings(mode="production")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(mode="production", secret_key="short")
+    assert Settings(mode="production", secret_key="x" * 40).mode == "production"
+    monkeypatch.setenv("CHENGYUN_MODE", "production")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_working_day_must_start_before_it_ends() -> None:
+    with pytest.raises(ValidationError, match="CHENGYUN_DAY_START"):
+        Settings(day_start="17:00", day_end="09:00")
+
+
+def test_default_database_is_sqlite_under_the_data_dir(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/chengyun.sqlite3"
