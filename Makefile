@@ -41,7 +41,7 @@ typecheck: $(VENV)/.installed-dev
 
 ## bench: run the benchmarks under bench/ and append their figures to bench/RESULTS.md
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 serve: $(VENV)/.installed-main
 	$(BIN)/chengyun serve

@@ -36,17 +36,16 @@ def at(y: int, m: int, d: int, hh: int, mm: int = 0, ss: int = 0) -> datetime:
 
 
 def naive_add(start: datetime, minutes: float, calendar: WorkingCalendar) -> datetime:
-    """Reference: walk day by day, second by second within the day."""
+    """Reference: walk the working intervals day by day."""
     local = start.astimezone(CHINA_TZ)
     left = timedelta(minutes=minutes)
     day = local.date()
     while True:
         if calendar.is_working_day(day):
-            open_ = datetime.combine(day, calendar.day_start, tzinfo=CHINA_TZ)
+            begin = max(datetime.combine(day, calendar.day_start, tzinfo=CHINA_TZ), local)
             close = datetime.combine(day, calendar.day_end, tzinfo=CHINA_TZ)
-            begin = max(open_, local)
-            if begin < close and (left > timedelta(0) or begin < close):
-                if begin + left <= close and (left > timedelta(0) or begin < close):
+            if begin < close:
+                if begin + left <= close:
                     return begin + left
                 left -= close - begin
         day += timedelta(days=1)
@@ -59,9 +58,7 @@ def test_dragon_boat_festival_is_skipped_up_to_the_swapped_sunday() -> None:
     # Wed 2020-06-24 15:30: one hour left that day; 06-25..27 holiday; Sun 06-28 worked
     assert date(2020, 6, 28).weekday() == 6
     assert add_working_time(at(2020, 6, 24, 15, 30), 120, CAL) == at(2020, 6, 28, 9, 30)
-    assert deadline_for(at(2020, 6, 24, 15, 30), TimeLimit(2, HOURS), CAL) == at(
-        2020, 6, 28, 9, 30
-    )
+    assert deadline_for(at(2020, 6, 24, 15, 30), TimeLimit(2, HOURS), CAL) == at(2020, 6, 28, 9, 30)
 
 
 def test_a_start_on_a_holiday_begins_at_the_next_working_start() -> None:
@@ -113,7 +110,7 @@ def test_national_day_2020() -> None:
     assert deadline_for(at(2020, 10, 9, 10), TimeLimit(1, DAYS), CAL) == at(2020, 10, 10, 10)
     assert deadline_for(at(2020, 10, 3, 12), TimeLimit(2, HOURS), CAL) == at(2020, 10, 9, 10, 30)
     assert working_minutes_between(at(2020, 9, 30, 16, 30), at(2020, 10, 9, 8, 30), CAL) == 0
-    assert working_minutes_between(at(2020, 9, 30, 12), at(2020, 10, 10, 12), CAL) == 4 * 480
+    assert working_minutes_between(at(2020, 9, 30, 12), at(2020, 10, 10, 12), CAL) == 2 * 480
 
 
 def test_times_in_other_zones_are_read_in_china_time() -> None:
@@ -136,8 +133,7 @@ def test_long_spans_are_fast_and_exact() -> None:
     start = at(2005, 3, 1, 9)
     minutes = 5_000 * 480  # 5 000 working days, through every known holiday
     due = add_working_time(start, minutes, CAL)
-    assert due.year > 2025
-    assert due.time() == time(9)
+    assert due == naive_add(start, minutes, CAL) == at(2025, 3, 6, 9)
     assert working_minutes_between(start, due, CAL) == minutes
 
 
@@ -268,8 +264,13 @@ def test_extensions_must_be_positive() -> None:
 
 def test_deadline_checks_its_fields() -> None:
     with pytest.raises(ValueError, match="after due_at"):
-        Deadline(Stage.CHECK, at(2020, 7, 8, 9), at(2020, 7, 8, 11), at(2020, 7, 8, 10),
-                 TimeLimit(1, HOURS))  # fmt: skip
+        Deadline(
+            stage=Stage.CHECK,
+            started_at=at(2020, 7, 8, 9),
+            warn_at=at(2020, 7, 8, 11),
+            due_at=at(2020, 7, 8, 10),
+            limit=TimeLimit(1, HOURS),
+        )
     with pytest.raises(ValueError, match="ratio"):
         make_deadline(Stage.CHECK, at(2020, 7, 8, 9), TimeLimit(1, HOURS), CAL, warn_ratio=1.5)
 
@@ -277,9 +278,9 @@ def test_deadline_checks_its_fields() -> None:
 def test_urgent_cases_override_arrive_and_handle() -> None:
     rule = TimeLimit(2, DAYS)
     assert stage_limit(Stage.ARRIVE, Urgency.URGENT, rule) == URGENT_ARRIVE
-    assert URGENT_ARRIVE == TimeLimit(15, MINUTES)
+    assert TimeLimit(15, MINUTES) == URGENT_ARRIVE
     assert stage_limit(Stage.HANDLE, Urgency.URGENT, rule) == URGENT_INITIAL_RESULT
-    assert URGENT_INITIAL_RESULT == TimeLimit(60, MINUTES)
+    assert TimeLimit(60, MINUTES) == URGENT_INITIAL_RESULT
     assert stage_limit(Stage.DISPATCH, Urgency.URGENT, rule) == rule
     assert stage_limit(Stage.ARRIVE, Urgency.GENERAL, rule) == rule
     # an urgent arrival at night is not held until the next working day

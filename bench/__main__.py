@@ -1,0 +1,25 @@
+"""Run the benchmarks: ``python -m bench [NAME ...]`` (default: all)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import demo_startup, locate
+from bench.record import append
+
+BENCHMARKS = {"locate": locate.run, "demo": demo_startup.run}
+
+
+def main(names: list[str]) -> None:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    figures = []
+    for name in names or list(BENCHMARKS):
+        print(f"… {name}", flush=True)
+        figures.extend(BENCHMARKS[name]())
+    print(append(figures))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
