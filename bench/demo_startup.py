@@ -34,13 +34,18 @@ def once() -> float:
         port = _free_port()
         start = time.perf_counter()
         process = subprocess.Popen(
-            ["make", "demo", f"PORT={port}"], cwd=work / "repo",
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            ["make", "demo", f"PORT={port}"],
+            cwd=work / "repo",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             while time.perf_counter() - start < 180:
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1):
+                    with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/api/v1/health", timeout=1
+                    ):
                         return time.perf_counter() - start
                 except OSError:
                     time.sleep(0.2)
@@ -54,5 +59,12 @@ def once() -> float:
 
 def run(repeats: int = 3) -> list[Figure]:
     runs = [once() for _ in range(repeats)]
-    return [Figure("make demo, warm package cache, to serving", "s", runs, "< 30 s",
-                   sorted(runs)[len(runs) // 2] < 30)]
+    return [
+        Figure(
+            "make demo, warm package cache, to serving",
+            "s",
+            runs,
+            "< 30 s",
+            sorted(runs)[len(runs) // 2] < 30,
+        )
+    ]

@@ -6,7 +6,7 @@ import platform
 import statistics
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -34,15 +34,25 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    cores = len([1 for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("processor")]) if Path("/proc/cpuinfo").exists() else 0
+    cores = (
+        len(
+            [
+                1
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("processor")
+            ]
+        )
+        if Path("/proc/cpuinfo").exists()
+        else 0
+    )
     return f"{platform.system()} {platform.machine()}, {cores} cores, {cpu}, Python {platform.python_version()}"
 
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -52,7 +62,7 @@ def fmt(value: float) -> str:
 
 
 def append(figures: list[Figure]) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "",
         f"### {stamp} — commit {commit()}",
@@ -68,7 +78,9 @@ def append(figures: list[Figure]) -> str:
         )
     text = "\n".join(lines) + "\n"
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by `make bench`; newest last.\n", "utf-8")
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by `make bench`; newest last.\n", "utf-8"
+        )
     with RESULTS.open("a", encoding="utf-8") as out:
         out.write(text)
     return text

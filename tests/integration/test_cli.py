@@ -28,8 +28,16 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["db"], ["territory"], ["forces"], ["demo", "--help"], ["serve", "--help"],
-                 ["territory", "import", "--help"], ["forces", "export", "--help"]):
+    for args in (
+        [],
+        ["db"],
+        ["territory"],
+        ["forces"],
+        ["demo", "--help"],
+        ["serve", "--help"],
+        ["territory", "import", "--help"],
+        ["forces", "export", "--help"],
+    ):
         code, output = run(*args, *([] if "--help" in args else ["--help"]))
         assert code == 0, (args, output)
         assert "Usage" in output
@@ -96,7 +104,9 @@ def test_bad_files_give_errors_not_tracebacks(env: Path) -> None:
     assert code == 1
 
 
-def test_demo_without_serving_builds_a_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_without_serving_builds_a_fresh_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CHENGYUN_DATABASE_URL", raising=False)
     data_dir = tmp_path / "demo"
     data_dir.mkdir()

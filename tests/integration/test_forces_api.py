@@ -57,7 +57,8 @@ def test_bad_people_are_refused_with_the_field_named(client: TestClient, demo: P
     assert letters.status_code == 422
     assert letters.json()["detail"][0]["loc"] == ["phone"]
     unknown_grid = client.post(
-        "/api/v1/people", json=person(assignments=[{"shift": "day", "grid_code": "310118002900042"}])
+        "/api/v1/people",
+        json=person(assignments=[{"shift": "day", "grid_code": "310118002900042"}]),
     )
     assert unknown_grid.status_code == 422
     assert unknown_grid.json()["detail"][0]["loc"] == ["assignments", 0, "grid_code"]
@@ -87,13 +88,17 @@ def test_people_filters(client: TestClient, demo: Platform) -> None:
 def test_export_import_export_is_identical(client: TestClient, demo: Platform) -> None:
     first = client.get("/api/v1/forces.xlsx")
     assert first.status_code == 200 and first.headers["content-type"] == XLSX
-    imported = client.post("/api/v1/forces.xlsx", files={"file": ("forces.xlsx", first.content, XLSX)})
+    imported = client.post(
+        "/api/v1/forces.xlsx", files={"file": ("forces.xlsx", first.content, XLSX)}
+    )
     assert imported.status_code == 200, imported.text
     assert imported.json()["shifts"] == ["day", "night"]
     second = client.get("/api/v1/forces.xlsx")
     assert cells(second.content) == cells(first.content)
     template = cells(client.get("/api/v1/forces.xlsx", params={"template": True}).content)
-    assert [len(rows) for title, rows in template.items() if title.startswith(("日间", "夜间"))] == [1, 1]
+    assert [
+        len(rows) for title, rows in template.items() if title.startswith(("日间", "夜间"))
+    ] == [1, 1]
 
 
 def _edit(data: bytes, sheet_prefix: str, row: int, column: int, value: Any) -> bytes:
