@@ -105,7 +105,7 @@ class Subclass:
     closure: str
     urgency: Urgency
     responsible: Responsible
-    limits: Mapping[Stage, TimeLimit] = field(default_factory=dict)
+    limits: Mapping[Stage, TimeLimit] = field(default_factory=dict, hash=False)
 
     @property
     def subclass_code(self) -> str:

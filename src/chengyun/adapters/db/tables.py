@@ -87,3 +87,116 @@ assignments = sa.Table(
     sa.Column("unit_code", sa.String(15), sa.ForeignKey("units.code")),
     sa.Column("note", sa.String(200), nullable=False, server_default=""),
 )
+
+taxonomy_subclasses = sa.Table(
+    "taxonomy_subclasses",
+    metadata,
+    sa.Column("code", sa.String(5), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(24), nullable=False, unique=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("subclass", sa.String(5), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("urgency", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("light", sa.String(10), nullable=False, server_default="green"),
+    sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reporter", sa.String(64)),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("address", sa.String(200), nullable=False, server_default=""),
+    sa.Column("grid_code", sa.String(15)),
+    sa.Column("unit_code", sa.String(15)),
+    sa.Column("area_codes", sa.JSON, nullable=False),
+    sa.Column("lng", sa.Float),
+    sa.Column("lat", sa.Float),
+    sa.Column("pre_launch", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hazard", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("assignee", sa.String(32)),
+    sa.Column("unassigned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("escalation_level", sa.String(20), nullable=False),
+    sa.Column("self_handled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("merged_into", sa.Integer),
+    sa.Column("next_due_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+)
+sa.Index("ix_cases_status", cases.c.status)
+sa.Index("ix_cases_grid_status", cases.c.grid_code, cases.c.status)
+sa.Index("ix_cases_assignee_status", cases.c.assignee, cases.c.status)
+sa.Index("ix_cases_next_due_at", cases.c.next_due_at)
+sa.Index("ix_cases_subclass_status", cases.c.subclass, cases.c.status)
+sa.Index("ix_cases_reported_at", cases.c.reported_at)
+
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("from_status", sa.String(20)),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("photos", sa.JSON, nullable=False),
+    sa.Column("lng", sa.Float),
+    sa.Column("lat", sa.Float),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
+)
+
+case_photos = sa.Table(
+    "case_photos",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("content_type", sa.String(40), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("filename", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+case_sequences = sa.Table(
+    "case_sequences",
+    metadata,
+    sa.Column("prefix", sa.String(16), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), index=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Column("dead", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+)
+sa.Index("ix_outbox_pending", outbox.c.delivered_at, outbox.c.dead, outbox.c.available_at)
