@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     day_start: time = Field(time(8, 30), description="日间工作开始 / start of the 8 working hours")
     day_end: time = Field(time(16, 30), description="日间工作结束 / end of the 8 working hours")
+    photos_dir: Path | None = Field(None, description="照片目录 / photos; default DATA_DIR/photos")
+    auto_dispatch_all: bool = Field(
+        True, description="立案即自动派遣 / dispatch every case on registration (else only "
+        "algorithm-found cases)"
+    )
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"
     )

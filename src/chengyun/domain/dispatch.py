@@ -61,16 +61,12 @@ def choose(candidates: Sequence[OnDuty], open_cases: Mapping[str, int]) -> Perso
     return best.person
 
 
-def decide(
-    roster: Roster,
-    shift: Shift,
-    place: Place,
-    responsible: Responsible,
-    open_cases: Mapping[str, int],
-) -> DispatchDecision:
-    """Pick the assignee for a case at ``place`` on ``shift``."""
+def candidates(
+    roster: Roster, shift: Shift, place: Place, responsible: Responsible
+) -> tuple[list[OnDuty], str]:
+    """Who could take a case at ``place`` on ``shift``, and why them."""
     street = place.street or place.unit_code is None
-    candidates = on_duty(
+    found = on_duty(
         roster,
         shift,
         grid_code=place.grid_code,
@@ -78,23 +74,35 @@ def decide(
         street=street,
         responsible=responsible,
     )
-    reason = f"{responsible.zh}在岗 / {responsible.en} on duty"
-    if not candidates and isinstance(responsible, TeamType):
-        # The rule's team is not on this table here (e.g. at night): any first-line force.
-        candidates = on_duty(
-            roster, shift, grid_code=place.grid_code, unit_code=place.unit_code, street=street
-        )
-        reason = (
-            f"{responsible.zh}不在岗，派给在岗先行力量 / no {responsible.en.lower()} on duty: "
-            "first-line force on duty"
-        )
-    assignee = choose(candidates, open_cases)
+    if found or not isinstance(responsible, TeamType):
+        return found, f"{responsible.zh}在岗 / {responsible.en} on duty"
+    # The rule's team is not on this table here (e.g. at night): any first-line force.
+    found = on_duty(
+        roster, shift, grid_code=place.grid_code, unit_code=place.unit_code, street=street
+    )
+    return found, (
+        f"{responsible.zh}不在岗，派给在岗先行力量 / no {responsible.en.lower()} on duty: "
+        "first-line force on duty"
+    )
+
+
+def decide(
+    roster: Roster,
+    shift: Shift,
+    place: Place,
+    responsible: Responsible,
+    open_cases: Mapping[str, int],
+) -> DispatchDecision:
+    """Pick the assignee for a case at ``place`` on ``shift``; ``open_cases`` counts the
+    open cases of (at least) every candidate."""
+    found, reason = candidates(roster, shift, place, responsible)
+    assignee = choose(found, open_cases)
     if assignee is None:
         reason = (
             f"无人在岗（{responsible.zh}，{shift.zh}）/ no one on duty "
             f"({responsible.en}, {shift.en.lower()}): command-centre queue"
         )
-    return DispatchDecision(assignee, responsible, shift, len(candidates), reason)
+    return DispatchDecision(assignee, responsible, shift, len(found), reason)
 
 
 def coordinators(roster: Roster, post: Post, grid_code: str | None) -> list[Person]:
@@ -118,6 +126,7 @@ def department_of(roster: Roster, number: str | None) -> Department | None:
 __all__ = [
     "DispatchDecision",
     "Place",
+    "candidates",
     "choose",
     "coordinators",
     "decide",

@@ -10,11 +10,15 @@ from sqlalchemy.engine import Engine
 from chengyun.adapters.calendar import china_calendar
 from chengyun.adapters.db.engine import make_engine
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+from chengyun.adapters.geo.crs import Crs
 from chengyun.adapters.geo.index import TerritoryIndexCache
+from chengyun.adapters.photos import PhotoStore
+from chengyun.adapters.taxonomy_file import load_default_taxonomy
 from chengyun.clock import Clock, SystemClock
 from chengyun.config import Settings
-from chengyun.domain.territory import Territory
+from chengyun.domain.territory import Location, Territory
 from chengyun.domain.working_time import WorkingCalendar
+from chengyun.services.cases import CaseEnvironment, IntakePolicy
 
 
 @dataclass
@@ -45,3 +49,21 @@ class Platform:
                 return uow.territory.revision()
 
         return TerritoryIndexCache(load, revision, self.settings.territory_refresh_seconds)
+
+    @cached_property
+    def photos(self) -> PhotoStore:
+        return PhotoStore(self.settings.photos_dir or self.settings.data_dir / "photos")
+
+    def locate(self, lng: float, lat: float) -> Location:
+        return self.territory_index.get().locate(lng, lat, Crs.WGS84)
+
+    @cached_property
+    def cases(self) -> CaseEnvironment:
+        """What the case services need, built once per process."""
+        return CaseEnvironment(
+            clock=self.clock,
+            calendar=self.calendar,
+            locator=self,
+            default_taxonomy=load_default_taxonomy(),
+            policy=IntakePolicy(auto_dispatch_all=self.settings.auto_dispatch_all),
+        )

@@ -3,7 +3,34 @@ these mirror them for queries."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored in UTC on every backend (SQLite keeps no offset, so values
+    are converted before they are written and marked UTC when they are read)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times must carry an offset")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
 
 metadata = sa.MetaData(
     naming_convention={
@@ -25,7 +52,7 @@ territory_meta = sa.Table(
     sa.Column("illustrative", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 grids = sa.Table(
@@ -107,7 +134,7 @@ cases = sa.Table(
     sa.Column("urgency", sa.String(10), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("light", sa.String(10), nullable=False, server_default="green"),
-    sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reported_at", UtcDateTime(), nullable=False),
     sa.Column("reporter", sa.String(64)),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("address", sa.String(200), nullable=False, server_default=""),
@@ -123,9 +150,9 @@ cases = sa.Table(
     sa.Column("escalation_level", sa.String(20), nullable=False),
     sa.Column("self_handled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("merged_into", sa.Integer),
-    sa.Column("next_due_at", sa.DateTime(timezone=True)),
-    sa.Column("closed_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_due_at", UtcDateTime()),
+    sa.Column("closed_at", UtcDateTime()),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("state", sa.JSON, nullable=False),
 )
@@ -144,7 +171,7 @@ case_events = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("action", sa.String(30), nullable=False),
     sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("from_status", sa.String(20)),
     sa.Column("to_status", sa.String(20), nullable=False),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
@@ -165,7 +192,7 @@ case_photos = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("filename", sa.String(200), nullable=False, server_default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 case_sequences = sa.Table(
@@ -181,7 +208,7 @@ idempotency_keys = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 outbox = sa.Table(
@@ -192,10 +219,10 @@ outbox = sa.Table(
     sa.Column("recipient", sa.String(64), nullable=False),
     sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), index=True),
     sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("available_at", UtcDateTime(), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Column("delivered_at", UtcDateTime()),
     sa.Column("dead", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
 )

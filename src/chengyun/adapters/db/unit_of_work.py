@@ -7,6 +7,11 @@ from typing import Self
 
 from sqlalchemy.engine import Connection, Engine
 
+from chengyun.adapters.db.case_repository import (
+    SqlCaseRepository,
+    SqlOutboxRepository,
+    SqlTaxonomyRepository,
+)
 from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryRepository
 
 
@@ -20,6 +25,9 @@ class SqlUnitOfWork:
         self._transaction = self._connection.begin()
         self.territory = SqlTerritoryRepository(self._connection)
         self.forces = SqlForcesRepository(self._connection)
+        self.taxonomy = SqlTaxonomyRepository(self._connection)
+        self.cases = SqlCaseRepository(self._connection)
+        self.outbox = SqlOutboxRepository(self._connection)
         return self
 
     def __exit__(

@@ -31,13 +31,17 @@ def status_for(error: DomainError) -> int:
 
 
 def error_body(error: DomainError) -> dict[str, object]:
-    return {
+    body: dict[str, object] = {
         "message": error.message,
         "detail": [
             {"loc": list(p.location), "msg": p.message, "type": p.kind} for p in error.problems
         ]
         or [{"loc": [], "msg": error.message, "type": error.code}],
     }
+    allowed = getattr(error, "allowed", None)
+    if allowed is not None:  # an action refused in this state: say what is possible instead
+        body["allowed"] = [str(a) for a in allowed]
+    return body
 
 
 def install(app: FastAPI) -> None:

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from chengyun.entrypoints.api.v1 import duty, forces, health, territory
+from chengyun.entrypoints.api.v1 import cases, duty, forces, health, territory
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(health.router)
 router.include_router(territory.router)
 router.include_router(forces.router)
 router.include_router(duty.router)
+router.include_router(cases.router)

@@ -1,0 +1,530 @@
+"""Cases, their events, photos, numbering and idempotency keys; the outbox; the taxonomy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from chengyun.adapters.db import tables as t
+from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
+from chengyun.domain import case_clocks
+from chengyun.domain.cases import (
+    OPEN_STATUSES,
+    Action,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Channel,
+    EscalationLevel,
+)
+from chengyun.domain.errors import Conflict, Problem
+from chengyun.domain.sla import Light
+from chengyun.domain.taxonomy import CaseKind, Taxonomy, Urgency
+from chengyun.services.records import (
+    CaseFilter,
+    CaseRecord,
+    Delivery,
+    OutboxMessage,
+    PendingMessage,
+    PhotoRecord,
+)
+
+OPEN = [s.value for s in OPEN_STATUSES]
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: datetimes as ISO text, enums as their values."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    return value
+
+
+def revive(value: Any, key: str = "") -> Any:
+    """The inverse of ``plain`` for what the domain reads back: ``…_at`` keys as datetimes."""
+    if isinstance(value, Mapping):
+        return {k: revive(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revive(v, key) for v in value]
+    if isinstance(value, str) and (key == "at" or key.endswith("_at")):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives naive datetimes back: they were stored in UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _maybe_aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
+def _case_row(record: CaseRecord) -> dict[str, Any]:
+    case = record.case
+    closed_at = (
+        next((e.at for e in reversed(case.events) if e.to_status is CaseStatus.CLOSED), None)
+        if case.status is CaseStatus.CLOSED
+        else None
+    )
+    state = {
+        "handlers": list(case.handlers),
+        "returns": case.returns,
+        "reworks": case.reworks,
+        "extensions": case.extensions,
+        "extension_pending": plain(case.extension_pending),
+        "void_pending": plain(case.void_pending),
+        "held_from": case.held_from.value if case.held_from else None,
+        "joint": plain(case.joint),
+        "agenda": plain(case.agenda),
+        "duplicates": plain(case.duplicates),
+        "clocks": case_clocks.to_json(record.clocks),
+        "extra": plain(record.extra),
+    }
+    return {
+        "number": case.number,
+        "kind": case.kind.value,
+        "subclass": case.subclass,
+        "channel": case.channel.value,
+        "urgency": case.urgency.value,
+        "status": case.status.value,
+        "light": record.light.value,
+        "reported_at": case.reported_at,
+        "reporter": case.reporter,
+        "description": case.description,
+        "address": record.address,
+        "grid_code": case.grid_code,
+        "unit_code": case.unit_code,
+        "area_codes": list(case.area_codes),
+        "lng": case.position[0] if case.position else None,
+        "lat": case.position[1] if case.position else None,
+        "pre_launch": case.pre_launch,
+        "hazard": case.hazard,
+        "assignee": case.assignee,
+        "unassigned": record.unassigned,
+        "escalation_level": case.escalation_level.value,
+        "self_handled": case.self_handled,
+        "merged_into": case.merged_into,
+        "next_due_at": record.next_due_at,
+        "closed_at": closed_at,
+        "updated_at": case.events[-1].at if case.events else case.reported_at,
+        "version": case.version,
+        "state": state,
+    }
+
+
+def _event_row(case_id: int, e: CaseEvent) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "seq": e.seq,
+        "action": e.action.value,
+        "actor": e.actor,
+        "at": e.at,
+        "from_status": e.from_status.value if e.from_status else None,
+        "to_status": e.to_status.value,
+        "note": e.note,
+        "reason": e.reason,
+        "photos": list(e.photos),
+        "lng": e.position[0] if e.position else None,
+        "lat": e.position[1] if e.position else None,
+        "data": plain(e.data),
+    }
+
+
+def _event(row: Any) -> CaseEvent:
+    return CaseEvent(
+        seq=row.seq,
+        action=Action(row.action),
+        actor=row.actor,
+        at=_aware(row.at),
+        from_status=CaseStatus(row.from_status) if row.from_status else None,
+        to_status=CaseStatus(row.to_status),
+        note=row.note,
+        reason=row.reason,
+        photos=tuple(row.photos or ()),
+        position=(row.lng, row.lat) if row.lng is not None else None,
+        data=revive(row.data or {}),
+    )
+
+
+def _record(row: Any, events: list[CaseEvent]) -> CaseRecord:
+    state = row.state
+    case = Case(
+        id=row.id,
+        number=row.number,
+        kind=CaseKind(row.kind),
+        subclass=row.subclass,
+        channel=Channel(row.channel),
+        urgency=Urgency(row.urgency),
+        status=CaseStatus(row.status),
+        reported_at=_aware(row.reported_at),
+        reporter=row.reporter,
+        description=row.description,
+        grid_code=row.grid_code,
+        unit_code=row.unit_code,
+        area_codes=tuple(row.area_codes or ()),
+        position=(row.lng, row.lat) if row.lng is not None else None,
+        pre_launch=bool(row.pre_launch),
+        hazard=bool(row.hazard),
+        assignee=row.assignee,
+        handlers=list(state.get("handlers", [])),
+        escalation_level=EscalationLevel(row.escalation_level),
+        returns=state.get("returns", 0),
+        reworks=state.get("reworks", 0),
+        extensions=state.get("extensions", 0),
+        self_handled=bool(row.self_handled),
+        extension_pending=revive(state.get("extension_pending")),
+        void_pending=revive(state.get("void_pending")),
+        held_from=CaseStatus(state["held_from"]) if state.get("held_from") else None,
+        joint=revive(state.get("joint")),
+        agenda=revive(state.get("agenda") or []),
+        merged_into=row.merged_into,
+        duplicates=revive(state.get("duplicates") or []),
+        version=row.version,
+        events=events,
+    )
+    return CaseRecord(
+        case=case,
+        clocks=case_clocks.from_json(state.get("clocks") or {}),
+        light=Light(row.light),
+        next_due_at=_maybe_aware(row.next_due_at),
+        address=row.address,
+        unassigned=bool(row.unassigned),
+        extra=revive(state.get("extra") or {}),
+        saved_events=len(events),
+    )
+
+
+class SqlCaseRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    def next_sequence(self, prefix: str) -> int:
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = insert(t.case_sequences).values(prefix=prefix, last=1)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[t.case_sequences.c.prefix],
+            set_={"last": t.case_sequences.c.last + 1},
+        ).returning(t.case_sequences.c.last)
+        return int(self.connection.execute(upsert).scalar_one())
+
+    def add(self, record: CaseRecord) -> int:
+        row = _case_row(record)
+        case_id = int(
+            self.connection.execute(
+                t.cases.insert().values(**row).returning(t.cases.c.id)
+            ).scalar_one()
+        )
+        record.case.id = case_id
+        self._append_events(record)
+        return case_id
+
+    def _append_events(self, record: CaseRecord) -> None:
+        new = record.case.events[record.saved_events :]
+        if new:
+            self.connection.execute(t.case_events.insert(), [_event_row(record.id, e) for e in new])
+        record.saved_events = len(record.case.events)
+
+    def save(self, record: CaseRecord, expected_version: int) -> None:
+        row = _case_row(record)
+        result = self.connection.execute(
+            t.cases.update()
+            .where(t.cases.c.id == record.id, t.cases.c.version == expected_version)
+            .values(**row)
+        )
+        if result.rowcount != 1:
+            raise Conflict(
+                "案件已被他人更新，请刷新后重试 / the case was changed by someone else "
+                "meanwhile: reload it and try again",
+                [Problem(("version",), f"expected version {expected_version}", "stale")],
+            )
+        self._append_events(record)
+
+    def _load(self, where: Any, for_update: bool = False) -> CaseRecord | None:
+        query = sa.select(t.cases).where(where)
+        if for_update and self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = self.connection.execute(query).first()
+        if row is None:
+            return None
+        events = [
+            _event(e)
+            for e in self.connection.execute(
+                sa.select(t.case_events)
+                .where(t.case_events.c.case_id == row.id)
+                .order_by(t.case_events.c.seq)
+            )
+        ]
+        return _record(row, events)
+
+    def get(self, case_id: int, *, for_update: bool = False) -> CaseRecord | None:
+        return self._load(t.cases.c.id == case_id, for_update)
+
+    def get_by_number(self, number: str) -> CaseRecord | None:
+        return self._load(t.cases.c.number == number)
+
+    def open_counts(self, numbers: Iterable[str]) -> dict[str, int]:
+        wanted = list(numbers)
+        if not wanted:
+            return {}
+        rows = self.connection.execute(
+            sa.select(t.cases.c.assignee, sa.func.count())
+            .where(t.cases.c.assignee.in_(wanted), t.cases.c.status.in_(OPEN))
+            .group_by(t.cases.c.assignee)
+        )
+        return {a: int(n) for a, n in rows}
+
+    def nearby_open(
+        self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
+    ) -> list[CaseRecord]:
+        dlat = radius_m / 110_540.0
+        dlng = radius_m / (111_320.0 * math.cos(math.radians(lat)))
+        c = t.cases.c
+        ids = self.connection.execute(
+            sa.select(c.id, c.lng, c.lat)
+            .where(
+                c.subclass == subclass,
+                c.status.in_(OPEN),
+                c.reported_at >= since,
+                c.lng.between(lng - dlng, lng + dlng),
+                c.lat.between(lat - dlat, lat + dlat),
+            )
+            .order_by(c.reported_at, c.id)
+        ).all()
+        found = []
+        for case_id, x, y in ids:
+            if _metres(lng, lat, x, y) <= radius_m:
+                record = self.get(case_id)
+                if record is not None:
+                    found.append(record)
+        return found
+
+    def due(self, now: datetime, limit: int) -> list[int]:
+        c = t.cases.c
+        query = (
+            sa.select(c.id)
+            .where(c.next_due_at <= now, c.status.in_(OPEN))
+            .order_by(c.next_due_at)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [int(i) for i in self.connection.execute(query).scalars()]
+
+    def search(self, where: CaseFilter, limit: int, offset: int) -> tuple[int, list[CaseRecord]]:
+        c = t.cases.c
+        conditions: list[Any] = []
+        if where.status:
+            conditions.append(c.status.in_(where.status))
+        if where.open_only:
+            conditions.append(c.status.in_(OPEN))
+        for column, value in (
+            (c.grid_code, where.grid_code),
+            (c.unit_code, where.unit_code),
+            (c.urgency, where.urgency),
+            (c.channel, where.channel),
+            (c.subclass, where.subclass),
+            (c.assignee, where.assignee),
+            (c.light, where.light),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if where.unassigned is not None:
+            conditions.append(c.unassigned == where.unassigned)
+        if where.area_code:
+            conditions.append(sa.cast(c.area_codes, sa.String).contains(f'"{where.area_code}"'))
+        if where.text:
+            pattern = f"%{where.text}%"
+            conditions.append(
+                sa.or_(c.number.like(pattern), c.description.like(pattern), c.address.like(pattern))
+            )
+        if where.reported_from is not None:
+            conditions.append(c.reported_at >= where.reported_from)
+        if where.reported_to is not None:
+            conditions.append(c.reported_at < where.reported_to)
+        total = int(
+            self.connection.execute(
+                sa.select(sa.func.count()).select_from(t.cases).where(*conditions)
+            ).scalar_one()
+        )
+        rows = self.connection.execute(
+            sa.select(t.cases)
+            .where(*conditions)
+            .order_by(c.next_due_at.is_(None), c.next_due_at, c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return total, [_record(r, []) for r in rows]
+
+    def idempotency(self, key: str) -> tuple[str, int] | None:
+        row = self.connection.execute(
+            sa.select(t.idempotency_keys.c.request_hash, t.idempotency_keys.c.case_id).where(
+                t.idempotency_keys.c.key == key
+            )
+        ).first()
+        return (row[0], int(row[1])) if row else None
+
+    def remember_idempotency(self, key: str, request_hash: str, case_id: int, at: datetime) -> None:
+        self.connection.execute(
+            t.idempotency_keys.insert().values(
+                key=key, request_hash=request_hash, case_id=case_id, created_at=at
+            )
+        )
+
+    def add_photo(self, photo: PhotoRecord) -> None:
+        self.connection.execute(
+            t.case_photos.insert().values(
+                id=photo.id,
+                case_id=photo.case_id,
+                content_type=photo.content_type,
+                size=photo.size,
+                sha256=photo.sha256,
+                created_at=photo.created_at,
+            )
+        )
+
+    def photos(self, case_id: int) -> list[PhotoRecord]:
+        rows = self.connection.execute(
+            sa.select(t.case_photos)
+            .where(t.case_photos.c.case_id == case_id)
+            .order_by(t.case_photos.c.created_at, t.case_photos.c.id)
+        )
+        return [_photo(r) for r in rows]
+
+    def photo(self, photo_id: str) -> PhotoRecord | None:
+        row = self.connection.execute(
+            sa.select(t.case_photos).where(t.case_photos.c.id == photo_id)
+        ).first()
+        return _photo(row) if row else None
+
+
+def _photo(row: Any) -> PhotoRecord:
+    return PhotoRecord(
+        row.id, row.case_id, row.content_type, row.size, row.sha256, _aware(row.created_at)
+    )
+
+
+def _metres(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
+    x = math.radians(lng2 - lng1) * math.cos(math.radians((lat1 + lat2) / 2))
+    y = math.radians(lat2 - lat1)
+    return 6_371_000.0 * math.hypot(x, y)
+
+
+class SqlOutboxRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    def add(self, message: OutboxMessage, at: datetime) -> None:
+        self.connection.execute(
+            t.outbox.insert().values(
+                topic=message.topic,
+                recipient=message.recipient,
+                case_id=message.case_id,
+                payload=plain(message.payload),
+                created_at=at,
+                available_at=at,
+            )
+        )
+
+    def pending(self, now: datetime, limit: int) -> list[PendingMessage]:
+        o = t.outbox.c
+        query = (
+            sa.select(o.id, o.topic, o.recipient, o.payload, o.attempts, o.case_id)
+            .where(o.delivered_at.is_(None), o.dead.is_(False), o.available_at <= now)
+            .order_by(o.available_at, o.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [
+            PendingMessage(r.id, r.topic, r.recipient, r.payload, r.attempts, r.case_id)
+            for r in self.connection.execute(query)
+        ]
+
+    def delivered(self, message_id: int, at: datetime) -> None:
+        self.connection.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == message_id)
+            .values(delivered_at=at, attempts=t.outbox.c.attempts + 1, last_error="")
+        )
+
+    def failed(self, message_id: int, error: str, retry_at: datetime, dead: bool) -> None:
+        self.connection.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == message_id)
+            .values(
+                attempts=t.outbox.c.attempts + 1,
+                last_error=error[:2000],
+                available_at=retry_at,
+                dead=dead,
+            )
+        )
+
+    def for_case(self, case_id: int) -> list[Delivery]:
+        rows = self.connection.execute(
+            sa.select(t.outbox).where(t.outbox.c.case_id == case_id).order_by(t.outbox.c.id)
+        )
+        return [
+            Delivery(
+                r.id,
+                r.topic,
+                r.recipient,
+                _aware(r.created_at),
+                _maybe_aware(r.delivered_at),
+                r.attempts,
+                bool(r.dead),
+                r.last_error,
+                r.payload,
+            )
+            for r in rows
+        ]
+
+
+class SqlTaxonomyRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get(self) -> Taxonomy | None:
+        rows = (
+            self.connection.execute(
+                sa.select(t.taxonomy_subclasses.c.body).order_by(t.taxonomy_subclasses.c.position)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return None
+        subclasses = []
+        for i, body in enumerate(rows):
+            subclass, problems = subclass_from_mapping(body, ("subclasses", i))
+            if subclass is None:  # stored data passed validation when written
+                raise RuntimeError(f"stored taxonomy entry {i} is invalid: {problems}")
+            subclasses.append(subclass)
+        return Taxonomy(tuple(subclasses))
+
+    def replace(self, taxonomy: Taxonomy) -> None:
+        self.connection.execute(t.taxonomy_subclasses.delete())
+        self.connection.execute(
+            t.taxonomy_subclasses.insert(),
+            [
+                {"code": s.code, "position": i, "body": subclass_to_mapping(s)}
+                for i, s in enumerate(taxonomy.subclasses)
+            ],
+        )

@@ -1,0 +1,661 @@
+"""Cases over HTTP: intake from every channel, the list, one case with its timeline,
+actions, photos. Thin: parse, call one service, render."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from chengyun.adapters.geo.crs import Crs, to_wgs84
+from chengyun.adapters.geo.index import check_position
+from chengyun.domain.case_clocks import Clocks
+from chengyun.domain.cases import Action, Channel, allowed_actions
+from chengyun.domain.errors import InvalidInput, NotFound, Problem
+from chengyun.domain.forces import Person
+from chengyun.domain.taxonomy import Taxonomy
+from chengyun.domain.territory import Territory
+from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.platform import Platform
+from chengyun.services.cases import (
+    DuplicateKey,
+    ReportCommand,
+    act,
+    actor_for,
+    add_photos,
+    report_case,
+    request_hash,
+    taxonomy_in_force,
+)
+from chengyun.services.records import CaseFilter, CaseRecord, PhotoRecord
+
+router = APIRouter(tags=["cases 案件"])
+MAX_PHOTOS = 9
+
+
+class PositionIn(BaseModel):
+    lng: float = Field(allow_inf_nan=False, description="经度 longitude")
+    lat: float = Field(allow_inf_nan=False, description="纬度 latitude")
+    crs: Crs = Field(Crs.WGS84, description="wgs84, gcj02 (phones in China) or bd09")
+
+
+class ComponentIn(BaseModel):
+    object_code: str = Field("", max_length=16, description="部件标识码, 16 digits")
+    owner: str = Field(
+        "", max_length=100, description="权属/养护单位; a department routes the case"
+    )
+
+
+class CaseIn(BaseModel):
+    """A report from any channel."""
+
+    channel: Channel
+    subclass: str = Field(max_length=5, description="taxonomy code, e.g. E0501")
+    description: str = Field("", max_length=2000)
+    position: PositionIn
+    observed_at: datetime | None = Field(None, description="when it was found (with offset)")
+    reporter: str | None = Field(None, max_length=64, description="person number (编号)")
+    hazard: bool = Field(False, description="重大安全隐患 (components: makes the case urgent)")
+    urgent: bool = Field(False, description="an urgent hotline order (紧急类工单)")
+    address: str = Field("", max_length=200)
+    component: ComponentIn | None = None
+    due_at: datetime | None = Field(None, description="a hotline order's own deadline")
+    self_handled: bool = Field(False, description="发现即处置: solved on the spot")
+
+
+class Named(BaseModel):
+    code: str
+    name: str
+
+
+class PersonRef(BaseModel):
+    number: str
+    name: str
+
+
+class CaseOut(BaseModel):
+    id: int
+    number: str
+    status: str
+    status_label: str
+    kind: str
+    subclass: dict[str, str]
+    channel: str
+    urgency: str
+    light: str
+    grid: Named | None
+    unit: Named | None
+    areas: list[Named]
+    position: dict[str, float] | None
+    address: str
+    description: str
+    reporter: str | None
+    reported_at: datetime
+    assignee: PersonRef | None
+    unassigned: bool
+    escalation_level: str
+    pre_launch: bool
+    self_handled: bool
+    deadlines: dict[str, datetime]
+    version: int
+    possible_duplicates: list[dict[str, Any]] = []
+    dispatch_reason: str = ""
+
+
+class EventOut(BaseModel):
+    seq: int
+    action: str
+    label: str
+    actor: str
+    at: datetime
+    from_status: str | None
+    to_status: str
+    note: str
+    reason: str
+    photos: list[str]
+    position: dict[str, float] | None
+    data: dict[str, Any]
+
+
+class StageOut(BaseModel):
+    stage: str
+    label: str
+    started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    done_at: datetime | None
+    light: str
+
+
+class NotificationOut(BaseModel):
+    topic: str
+    recipient: str
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: int
+    dead: bool
+    last_error: str
+
+
+class PhotoOut(BaseModel):
+    id: str
+    url: str
+    content_type: str
+    size: int
+
+
+class CaseDetail(CaseOut):
+    timeline: list[EventOut]
+    stages: list[StageOut]
+    notifications: list[NotificationOut]
+    photos: list[PhotoOut]
+    allowed_actions: list[str] = Field(description="for the person in X-Actor, if given")
+    joint: dict[str, Any] | None = None
+    agenda: list[dict[str, Any]] = []
+    duplicates: list[dict[str, Any]] = []
+
+
+class CasePage(BaseModel):
+    total: int
+    items: list[CaseOut]
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+class _Names:
+    """Names for codes and numbers, loaded once per request."""
+
+    def __init__(self, platform: Platform, taxonomy: Taxonomy, people: dict[str, Person]) -> None:
+        try:
+            territory: Territory | None = platform.territory_index.get().territory
+        except InvalidInput:
+            territory = None
+        self.grids = {g.code: g.name for g in territory.grids} if territory else {}
+        self.units = {u.code: u.name for u in territory.units} if territory else {}
+        self.areas = {a.code: a.name for a in territory.areas} if territory else {}
+        self.taxonomy = taxonomy
+        self.people = people
+
+
+def _deadlines(clocks: Clocks) -> dict[str, datetime]:
+    return {s.value: c.deadline.due_at for s, c in clocks.stages.items() if c.open}
+
+
+def render(record: CaseRecord, names: _Names) -> CaseOut:
+    case = record.case
+    rule = names.taxonomy.get(case.subclass)
+    person = names.people.get(case.assignee) if case.assignee else None
+    return CaseOut(
+        id=record.id,
+        number=case.number,
+        status=case.status.value,
+        status_label=case.status.label,
+        kind=case.kind.value,
+        subclass={
+            "code": case.subclass,
+            "name_zh": rule.name_zh if rule else "",
+            "name_en": rule.name_en if rule else "",
+        },
+        channel=case.channel.value,
+        urgency=case.urgency.value,
+        light=record.light.value,
+        grid=Named(code=case.grid_code, name=names.grids.get(case.grid_code, ""))
+        if case.grid_code
+        else None,
+        unit=Named(code=case.unit_code, name=names.units.get(case.unit_code, ""))
+        if case.unit_code
+        else None,
+        areas=[Named(code=a, name=names.areas.get(a, "")) for a in case.area_codes],
+        position={"lng": case.position[0], "lat": case.position[1]} if case.position else None,
+        address=record.address,
+        description=case.description,
+        reporter=case.reporter,
+        reported_at=case.reported_at,
+        assignee=PersonRef(number=case.assignee, name=person.name if person else "")
+        if case.assignee
+        else None,
+        unassigned=record.unassigned,
+        escalation_level=case.escalation_level.value,
+        pre_launch=case.pre_launch,
+        self_handled=case.self_handled,
+        deadlines=_deadlines(record.clocks),
+        version=case.version,
+        possible_duplicates=list(record.extra.get("possible_duplicates", [])),
+        dispatch_reason=str(record.extra.get("dispatch_reason", "")),
+    )
+
+
+def _plain(value: Any) -> Any:
+    from chengyun.adapters.db.case_repository import plain
+
+    return plain(value)
+
+
+def _detail(platform: Platform, case_id: int, actor: str | None) -> CaseDetail:
+    with platform.uow() as uow:
+        record = uow.cases.get(case_id)
+        if record is None:
+            raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+        deliveries = uow.outbox.for_case(case_id)
+        photos = uow.cases.photos(case_id)
+        taxonomy = taxonomy_in_force(uow, platform.cases)
+        roster = uow.forces.roster()
+        allowed: list[str] = []
+        if actor:
+            who, _ = actor_for(uow, actor)
+            allowed = [a.value for a in allowed_actions(record.case, who)]
+    names = _Names(platform, taxonomy, {p.number: p for p in roster.people})
+    now = platform.clock.now()
+    base = render(record, names).model_dump()
+    case = record.case
+    return CaseDetail(
+        **base,
+        timeline=[
+            EventOut(
+                seq=e.seq,
+                action=e.action.value,
+                label=e.action.label,
+                actor=e.actor,
+                at=e.at,
+                from_status=e.from_status.value if e.from_status else None,
+                to_status=e.to_status.value,
+                note=e.note,
+                reason=e.reason,
+                photos=[f"/api/v1/cases/{case_id}/photos/{p}" for p in e.photos],
+                position={"lng": e.position[0], "lat": e.position[1]} if e.position else None,
+                data=_plain(e.data),
+            )
+            for e in case.events
+        ],
+        stages=[
+            StageOut(
+                stage=s.value,
+                label=s.label,
+                started_at=c.deadline.started_at,
+                warn_at=c.deadline.warn_at,
+                due_at=c.deadline.due_at,
+                done_at=c.done_at,
+                light=c.deadline.light(c.done_at or now).value,
+            )
+            for s, c in record.clocks.stages.items()
+        ],
+        notifications=[
+            NotificationOut(
+                topic=d.topic,
+                recipient=d.recipient,
+                created_at=d.created_at,
+                delivered_at=d.delivered_at,
+                attempts=d.attempts,
+                dead=d.dead,
+                last_error=d.last_error,
+            )
+            for d in deliveries
+        ],
+        photos=[
+            PhotoOut(
+                id=p.id,
+                url=f"/api/v1/cases/{case_id}/photos/{p.id}",
+                content_type=p.content_type,
+                size=p.size,
+            )
+            for p in photos
+        ],
+        allowed_actions=allowed,
+        joint=_plain(case.joint),
+        agenda=_plain(case.agenda),
+        duplicates=_plain(case.duplicates),
+    )
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def _validation_error(error: ValidationError, prefix: tuple[str, ...]) -> RequestValidationError:
+    errors = []
+    for e in error.errors():
+        errors.append({**e, "loc": (*prefix, *e.get("loc", ()))})
+    return RequestValidationError(errors)
+
+
+async def _read_report(
+    request: Request, platform: Platform
+) -> tuple[CaseIn, list[tuple[str, PhotoRecord]], str]:
+    """The report and its photos from JSON or multipart, and a hash of what was sent."""
+    content_type = request.headers.get("content-type", "")
+    uploads: list[tuple[str, PhotoRecord]] = []
+    if content_type.startswith("multipart/form-data"):
+        async with request.form(max_files=MAX_PHOTOS + 2, max_fields=20) as form:
+            part = form.get("case")
+            raw = await part.read() if isinstance(part, UploadFile) else (part or "").encode()
+            files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+            if len(files) > MAX_PHOTOS:
+                raise InvalidInput(
+                    "照片过多 / too many photos",
+                    [Problem(("photos",), f"at most {MAX_PHOTOS} photos", "count")],
+                )
+            digests = []
+            for i, upload in enumerate(files):
+                stored = platform.photos.save(await upload.read(), f"photos[{i}]")
+                digests.append(stored.sha256)
+                record = PhotoRecord(
+                    uuid.uuid4().hex,
+                    0,
+                    stored.content_type,
+                    stored.size,
+                    stored.sha256,
+                    platform.clock.now(),
+                )
+                uploads.append((upload.filename or "", record))
+        body_for_hash = raw + b"|" + ",".join(digests).encode()
+    else:
+        raw = await request.body()
+        body_for_hash = raw
+    try:
+        data = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": f"JSON decode error: {exc}", "type": "json_invalid"}]
+        ) from exc
+    try:
+        report = CaseIn.model_validate(data)
+    except ValidationError as error:
+        raise _validation_error(error, ("body",)) from error
+    if isinstance(data, dict):
+        body_for_hash = json.dumps(data, sort_keys=True, ensure_ascii=False).encode() + (
+            body_for_hash[len(raw) :] if uploads else b""
+        )
+    return report, uploads, request_hash(body_for_hash)
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseOut,
+    summary="上报案件 / Report a case (any channel; JSON, or multipart with photos)",
+    responses={
+        200: {"model": CaseOut, "description": "the same Idempotency-Key and body again"},
+        409: {"description": "the Idempotency-Key was used for a different report"},
+        422: {"description": "what is wrong, naming the field"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CaseIn"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["case"],
+                        "properties": {
+                            "case": {"type": "string", "description": "the CaseIn JSON"},
+                            "photos": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def create_case(
+    request: Request,
+    platform: PlatformDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="client-chosen key; a retry returns the same case",
+        ),
+    ] = None,
+) -> JSONResponse:
+    report, uploads, body_hash = await _read_report(request, platform)
+    check_position(report.position.lng, report.position.lat)
+    lng, lat = to_wgs84(report.position.lng, report.position.lat, report.position.crs)
+    ids = [p.id for _, p in uploads]
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    photos: tuple[str, ...]
+    if report.self_handled:
+        # before/after photos: the first half before, the rest after (at least one each)
+        half = max(1, len(ids) // 2)
+        before, after, photos = tuple(ids[:half]), tuple(ids[half:]), ()
+    else:
+        before, after, photos = (), (), tuple(ids)
+    command = ReportCommand(
+        channel=report.channel,
+        subclass=report.subclass.strip().upper(),
+        lng=lng,
+        lat=lat,
+        description=report.description,
+        observed_at=report.observed_at,
+        reporter=report.reporter,
+        hazard=report.hazard,
+        urgent=report.urgent,
+        address=report.address,
+        component=report.component.model_dump() if report.component else None,
+        due_at=report.due_at,
+        photos=photos,
+        uploads=tuple(p for _, p in uploads),
+        self_handled=report.self_handled,
+        before_photos=before,
+        after_photos=after,
+        extra={
+            "crs_in": report.position.crs.value,
+            "position_in": [report.position.lng, report.position.lat],
+        },
+    )
+    if report.observed_at is not None and report.observed_at.tzinfo is None:
+        raise InvalidInput(
+            "时间须带时区 / observed_at needs a UTC offset",
+            [
+                Problem(
+                    ("body", "observed_at"), "write it like 2020-06-24T09:30:00+08:00", "timezone"
+                )
+            ],
+        )
+    try:
+        result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
+    except DuplicateKey:
+        result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
+    with platform.uow() as uow:
+        taxonomy = taxonomy_in_force(uow, platform.cases)
+        assignee = uow.forces.get(result.record.case.assignee or "")
+    names = _Names(platform, taxonomy, {assignee.number: assignee} if assignee else {})
+    body = render(result.record, names).model_dump(mode="json")
+    return JSONResponse(
+        body,
+        status_code=201 if result.created else 200,
+        headers={
+            "Location": f"/api/v1/cases/{result.record.id}",
+            **({} if result.created else {"Idempotent-Replayed": "true"}),
+        },
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@router.get("/cases", response_model=CasePage, summary="案件列表 / Cases, filtered and paged")
+def list_cases(
+    platform: PlatformDep,
+    status: Annotated[list[str] | None, Query(description="one or more statuses")] = None,
+    open: Annotated[bool, Query(description="only open cases")] = False,
+    grid: str | None = None,
+    unit: str | None = None,
+    area: str | None = None,
+    urgency: str | None = None,
+    channel: Channel | None = None,
+    subclass: str | None = None,
+    assignee: str | None = None,
+    light: Annotated[str | None, Query(pattern="^(green|yellow|red)$")] = None,
+    unassigned: bool | None = Query(None, description="the no-one-on-duty queue"),
+    q: Annotated[
+        str | None, Query(max_length=100, description="text in number, description or address")
+    ] = None,
+    reported_from: datetime | None = None,
+    reported_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    where = CaseFilter(
+        status=tuple(status or ()),
+        grid_code=grid,
+        unit_code=unit,
+        area_code=area,
+        urgency=urgency,
+        channel=channel.value if channel else None,
+        subclass=subclass,
+        assignee=assignee,
+        light=light,
+        text=q,
+        reported_from=reported_from,
+        reported_to=reported_to,
+        open_only=open,
+        unassigned=unassigned,
+    )
+    with platform.uow() as uow:
+        total, records = uow.cases.search(where, limit, offset)
+        taxonomy = taxonomy_in_force(uow, platform.cases)
+        roster = uow.forces.roster() if records else None
+    people = {p.number: p for p in roster.people} if roster else {}
+    names = _Names(platform, taxonomy, people)
+    return CasePage(total=total, items=[render(r, names) for r in records])
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseDetail,
+    summary="案件详情 / One case with its timeline, clocks, notifications and photos",
+)
+def get_case(
+    platform: PlatformDep,
+    case_id: Annotated[int, Path(ge=1)],
+    x_actor: Annotated[str | None, Header(alias="X-Actor", max_length=64)] = None,
+) -> CaseDetail:
+    return _detail(platform, case_id, x_actor)
+
+
+@router.post(
+    "/cases/{case_id}/actions/{action}",
+    response_model=CaseDetail,
+    summary="办理 / Take an action on a case",
+    responses={
+        409: {"description": "not allowed now or for this actor; `allowed` lists what is"},
+        422: {"description": "a parameter is missing or wrong"},
+    },
+)
+def take_action(
+    platform: PlatformDep,
+    case_id: Annotated[int, Path(ge=1)],
+    action: Action,
+    x_actor: Annotated[
+        str, Header(alias="X-Actor", max_length=64, description="the acting person's number (编号)")
+    ],
+    body: dict[str, Any] | None = None,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description="the case version you saw")
+    ] = None,
+) -> CaseDetail:
+    params = dict(body or {})
+    if "position" in params and isinstance(params["position"], dict):
+        position = PositionIn.model_validate(params["position"])
+        check_position(position.lng, position.lat)
+        params["position"] = to_wgs84(position.lng, position.lat, position.crs)
+    expected = None
+    if if_match:
+        try:
+            expected = int(if_match.strip('"W/ '))
+        except ValueError as exc:
+            raise InvalidInput(
+                "If-Match 须为版本号 / If-Match must be a version number",
+                [Problem(("header", "If-Match"), "e.g. 7", "format")],
+            ) from exc
+    act(platform.uow(), platform.cases, case_id, action, x_actor, params, expected)
+    return _detail(platform, case_id, x_actor)
+
+
+class PhotosAdded(BaseModel):
+    photos: list[PhotoOut]
+
+
+@router.post(
+    "/cases/{case_id}/photos",
+    response_model=PhotosAdded,
+    status_code=201,
+    summary="追加照片 / Add photos to a case (then name them in an action)",
+)
+async def upload_photos(
+    request: Request, platform: PlatformDep, case_id: Annotated[int, Path(ge=1)]
+) -> PhotosAdded:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput(
+            "须以 multipart/form-data 上传 / send multipart/form-data",
+            [Problem(("body",), "with one or more `photos` files", "format")],
+        )
+    async with request.form(max_files=MAX_PHOTOS + 1) as form:
+        files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+        if not files:
+            raise InvalidInput(
+                "没有照片 / no photos", [Problem(("photos",), "add `photos` files", "missing")]
+            )
+        if len(files) > MAX_PHOTOS:
+            raise InvalidInput(
+                "照片过多 / too many photos",
+                [Problem(("photos",), f"at most {MAX_PHOTOS} photos", "count")],
+            )
+        records = []
+        for i, upload in enumerate(files):
+            stored = platform.photos.save(await upload.read(), f"photos[{i}]")
+            records.append(
+                PhotoRecord(
+                    uuid.uuid4().hex,
+                    case_id,
+                    stored.content_type,
+                    stored.size,
+                    stored.sha256,
+                    platform.clock.now(),
+                )
+            )
+    attached = add_photos(platform.uow(), platform.clock, case_id, records)
+    return PhotosAdded(
+        photos=[
+            PhotoOut(
+                id=p.id,
+                url=f"/api/v1/cases/{case_id}/photos/{p.id}",
+                content_type=p.content_type,
+                size=p.size,
+            )
+            for p in attached
+        ]
+    )
+
+
+@router.get(
+    "/cases/{case_id}/photos/{photo_id}",
+    response_class=Response,
+    summary="照片 / A photo of a case",
+)
+def get_photo(
+    platform: PlatformDep,
+    case_id: Annotated[int, Path(ge=1)],
+    photo_id: Annotated[str, Path(max_length=64)],
+) -> FileResponse:
+    with platform.uow() as uow:
+        photo = uow.cases.photo(photo_id)
+    if photo is None or photo.case_id != case_id:
+        raise NotFound(f"没有这张照片 / no photo {photo_id} on case {case_id}")
+    path = platform.photos.open(photo.sha256, photo.content_type)
+    if not path.exists():
+        raise NotFound(f"照片文件缺失 / the file of photo {photo_id} is missing")
+    return FileResponse(path, media_type=photo.content_type)

@@ -1,0 +1,739 @@
+"""Case use cases: report a problem, act on a case, sweep the clocks.
+
+Each has the same shape (STYLE.md): load, ask the pure domain, save, write the outbox,
+commit once. The collaborators come in a ``CaseEnvironment``: the clock, the working
+calendar, the locator, the shipped taxonomy and the intake policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from chengyun.clock import Clock
+from chengyun.domain import case_clocks
+from chengyun.domain.case_clocks import ClockRules, Clocks
+from chengyun.domain.cases import (
+    SYSTEM_ACTOR,
+    TERMINAL_STATUSES,
+    Action,
+    ActionNotAllowed,
+    Actor,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Channel,
+    EscalationLevel,
+    allowed_actions,
+    apply,
+    merge_report,
+)
+from chengyun.domain.dispatch import Place, candidates, choose, coordinators, responsible_for
+from chengyun.domain.errors import Conflict, InvalidInput, NotFound, OutsideTerritory, Problem
+from chengyun.domain.forces import Department, Person, Post, Roster
+from chengyun.domain.taxonomy import CaseKind, Subclass, Taxonomy, Urgency
+from chengyun.domain.territory import Location
+from chengyun.domain.working_time import WorkingCalendar, as_china_time
+from chengyun.services.records import CaseRecord, OutboxMessage, PhotoRecord
+from chengyun.services.unit_of_work import UnitOfWork
+
+CENTRE_POSTS = frozenset({Post.DUTY_COMMANDER, Post.OPERATOR})
+APPROVER_POSTS = frozenset({Post.DUTY_COMMANDER, Post.GRID_CHIEF, Post.DEPUTY_GRID_CHIEF})
+#: Recipient of messages for the command centre's queue as a whole.
+COMMAND_CENTRE = "command_centre"
+DISTRICT = "district"
+
+
+class Locator(Protocol):
+    def locate(self, lng: float, lat: float) -> Location:
+        """WGS-84 position → location; ``OutsideTerritory`` or ``InvalidInput`` otherwise."""
+        ...
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    """How intake behaves; every rule here is configurable."""
+
+    auto_register: frozenset[Channel] = frozenset(Channel) - {Channel.CITIZEN_QR}
+    auto_dispatch_all: bool = True
+    duplicate_radius_m: float = 50.0
+    duplicate_window: timedelta = timedelta(hours=72)
+    self_handled_sample_percent: int = 10
+    max_future_skew: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class CaseEnvironment:
+    clock: Clock
+    calendar: WorkingCalendar
+    locator: Locator
+    default_taxonomy: Taxonomy
+    policy: IntakePolicy = field(default_factory=IntakePolicy)
+
+
+@dataclass(frozen=True)
+class ReportCommand:
+    """A report as it arrives from any channel (positions already in WGS-84)."""
+
+    channel: Channel
+    subclass: str
+    lng: float
+    lat: float
+    description: str = ""
+    observed_at: datetime | None = None
+    reporter: str | None = None
+    hazard: bool = False
+    urgent: bool = False
+    address: str = ""
+    component: Mapping[str, str] | None = None
+    due_at: datetime | None = None
+    photos: tuple[str, ...] = ()
+    uploads: tuple[PhotoRecord, ...] = ()
+    """Photos stored with this report; ``photos``, ``before_photos`` and ``after_photos``
+    name them by id."""
+    self_handled: bool = False
+    before_photos: tuple[str, ...] = ()
+    after_photos: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reported:
+    record: CaseRecord
+    created: bool
+
+
+class DuplicateKey(Exception):
+    """Another request with the same idempotency key committed first: ask again."""
+
+
+def request_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def taxonomy_in_force(uow: UnitOfWork, env: CaseEnvironment) -> Taxonomy:
+    return uow.taxonomy.get() or env.default_taxonomy
+
+
+def _rule(taxonomy: Taxonomy, code: str) -> Subclass:
+    rule = taxonomy.get(code)
+    if rule is None:
+        raise InvalidInput(
+            "未知的案件小类 / unknown subclass",
+            [
+                Problem(
+                    ("subclass",),
+                    f"{code!r} 不在分类中，见 GET /api/v1/taxonomy / {code!r} is "
+                    "not in the taxonomy: see GET /api/v1/taxonomy",
+                    "unknown",
+                )
+            ],
+        )
+    return rule
+
+
+def clock_rules(record: CaseRecord, rule: Subclass) -> ClockRules:
+    due = record.extra.get("handle_due_at")
+    return ClockRules(rule.limits, record.case.urgency, due if isinstance(due, datetime) else None)
+
+
+def _refresh(record: CaseRecord, now: datetime) -> None:
+    if record.case.status in TERMINAL_STATUSES or record.case.status is CaseStatus.ON_HOLD:
+        record.light = case_clocks.light(Clocks.none(), now)
+        record.next_due_at = None
+        return
+    record.light = case_clocks.light(record.clocks, now)
+    record.next_due_at = case_clocks.next_change(record.clocks)
+
+
+def _advance(record: CaseRecord, event: CaseEvent, rule: Subclass, env: CaseEnvironment) -> None:
+    record.clocks = case_clocks.apply_event(
+        record.clocks, event, clock_rules(record, rule), env.calendar
+    )
+
+
+def actor_for(uow: UnitOfWork, number: str) -> tuple[Actor, Person]:
+    person = uow.forces.get(number)
+    if person is None:
+        raise InvalidInput(
+            "未知的操作人 / unknown actor",
+            [
+                Problem(
+                    ("actor",),
+                    f"人员编号 {number!r} 未登记 / no person numbered {number!r}; "
+                    "send your person number in the X-Actor header",
+                    "unknown",
+                )
+            ],
+        )
+    return (
+        Actor(number, centre=person.post in CENTRE_POSTS, approver=person.post in APPROVER_POSTS),
+        person,
+    )
+
+
+def _message(record: CaseRecord, topic: str, recipient: str, **payload: Any) -> OutboxMessage:
+    case = record.case
+    body = {
+        "case_id": case.id,
+        "number": case.number,
+        "subclass": case.subclass,
+        "status": case.status.value,
+        "urgency": case.urgency.value,
+        "light": record.light.value,
+        **payload,
+    }
+    return OutboxMessage(topic, recipient, body, case.id)
+
+
+def escalation_recipients(roster: Roster, record: CaseRecord, level: EscalationLevel) -> list[str]:
+    """Who is told when a case reaches ``level`` of the ladder."""
+    case = record.case
+    if level is EscalationLevel.HANDLER:
+        return [case.assignee] if case.assignee else [COMMAND_CENTRE]
+    if level is EscalationLevel.DEPARTMENT_LINE:
+        department = record.extra.get("responsible")
+        if department in {d.value for d in Department}:
+            people = [
+                p.number
+                for p in roster.people
+                if p.department == department and p.post is Post.HANDLER
+            ]
+            return people[:3] or [COMMAND_CENTRE]
+        deputies = coordinators(roster, Post.STATION_CHIEF, case.grid_code)
+        return [p.number for p in deputies] or [COMMAND_CENTRE]
+    if level is EscalationLevel.DEPUTY_GRID_CHIEF:
+        found = coordinators(roster, Post.DEPUTY_GRID_CHIEF, case.grid_code)
+        return [p.number for p in found] or [COMMAND_CENTRE]
+    if level is EscalationLevel.GRID_CHIEF:
+        found = coordinators(roster, Post.GRID_CHIEF, case.grid_code)
+        return [p.number for p in found] or [COMMAND_CENTRE]
+    if level is EscalationLevel.COMMAND_CENTRE:
+        return [COMMAND_CENTRE]
+    return [DISTRICT]
+
+
+def _dispatch(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    record: CaseRecord,
+    rule: Subclass,
+    actor: Actor,
+    now: datetime,
+    assignee: str | None,
+    note: str = "",
+) -> tuple[CaseEvent | None, list[OutboxMessage]]:
+    """Dispatch to ``assignee`` or, without one, to whoever the flat rules pick."""
+    case = record.case
+    responsible = responsible_for(
+        rule.responsible, (record.extra.get("component") or {}).get("owner")
+    )
+    record.extra["responsible"] = responsible.value
+    if assignee is None:
+        roster = uow.forces.roster()
+        shift = env.calendar.shift_at(now)
+        place = Place(case.grid_code or "", case.unit_code, bool(record.extra.get("street")))
+        found, reason = candidates(roster, shift, place, responsible)
+        counts = uow.cases.open_counts(o.person.number for o in found)
+        person = choose(found, counts)
+        if person is None:
+            record.unassigned = True
+            record.extra["dispatch_reason"] = (
+                f"无人在岗（{responsible.zh}，{shift.zh}）/ no one on duty ({responsible.en}, "
+                f"{shift.en.lower()}): command-centre queue"
+            )
+            return None, [
+                _message(
+                    record, "unassigned", COMMAND_CENTRE, reason=record.extra["dispatch_reason"]
+                )
+            ]
+        assignee = person.number
+        record.extra["dispatch_reason"] = reason
+    elif uow.forces.get(assignee) is None:
+        raise InvalidInput(
+            "未知的处置人 / unknown assignee",
+            [
+                Problem(
+                    ("assignee",),
+                    f"人员编号 {assignee!r} 未登记 / no person numbered {assignee!r}",
+                    "unknown",
+                )
+            ],
+        )
+    event = apply(case, Action.DISPATCH, actor, now, assignee=assignee, note=note)
+    record.unassigned = False
+    return event, [_message(record, "task", assignee, action="dispatch")]
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def report_case(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    command: ReportCommand,
+    idempotency_key: str | None = None,
+    body_hash: str = "",
+) -> Reported:
+    """A report from any channel becomes a case: placed, classified, timed and, by the
+    intake policy, registered and dispatched — in one transaction."""
+    with uow:
+        if idempotency_key:
+            seen = uow.cases.idempotency(idempotency_key)
+            if seen is not None:
+                stored_hash, case_id = seen
+                if stored_hash != body_hash:
+                    raise Conflict(
+                        "幂等键已用于另一份不同的上报 / this Idempotency-Key was already used "
+                        "for a different report",
+                        [
+                            Problem(
+                                ("header", "Idempotency-Key"),
+                                "use a new key for a new report",
+                                "idempotency",
+                            )
+                        ],
+                    )
+                stored = uow.cases.get(case_id)
+                assert stored is not None
+                return Reported(stored, False)
+        _check_uploads(command)
+        record, messages = _new_case(uow, env, command)
+        case_id = uow.cases.add(record)
+        for photo in command.uploads:
+            uow.cases.add_photo(replace(photo, case_id=case_id))
+        merged = _merge_duplicate(uow, env, record, command)
+        messages = [
+            replace(m, case_id=case_id, payload={**m.payload, "case_id": case_id}) for m in messages
+        ]
+        if merged:
+            messages = []
+        for message in messages:
+            uow.outbox.add(message, env.clock.now())
+        if idempotency_key:
+            uow.cases.remember_idempotency(idempotency_key, body_hash, case_id, env.clock.now())
+        uow.commit()
+    return Reported(record, True)
+
+
+def _check_uploads(command: ReportCommand) -> None:
+    uploaded = {p.id for p in command.uploads}
+    for name in ("photos", "before_photos", "after_photos"):
+        for photo_id in getattr(command, name):
+            if photo_id not in uploaded:
+                raise InvalidInput(
+                    "未知的照片 / unknown photo",
+                    [Problem((name,), f"photo {photo_id!r} is not part of this report", "unknown")],
+                )
+
+
+def _new_case(
+    uow: UnitOfWork, env: CaseEnvironment, command: ReportCommand
+) -> tuple[CaseRecord, list[OutboxMessage]]:
+    now = as_china_time(env.clock.now())
+    rule = _rule(taxonomy_in_force(uow, env), command.subclass)
+    at = as_china_time(command.observed_at) if command.observed_at else now
+    if at > now + env.policy.max_future_skew:
+        raise InvalidInput(
+            "发现时间晚于当前时间 / observed_at is in the future",
+            [
+                Problem(
+                    ("observed_at",),
+                    f"{at.isoformat()} is later than now ({now.isoformat()})",
+                    "future",
+                )
+            ],
+        )
+    at = min(at, now)
+    reporter = (command.reporter or "").strip() or None
+    must_be_staff = command.self_handled or (
+        reporter is not None and command.channel in (Channel.PATROL, Channel.INSPECTION)
+    )
+    if must_be_staff and (reporter is None or uow.forces.get(reporter) is None):
+        raise InvalidInput(
+            "上报人须为已登记人员 / the reporter must be a registered person",
+            [
+                Problem(
+                    ("reporter",),
+                    f"人员编号 {reporter!r} 未登记 / no person numbered {reporter!r}",
+                    "unknown",
+                )
+            ],
+        )
+    urgent = (
+        rule.urgency is Urgency.URGENT
+        or (rule.kind is CaseKind.COMPONENT and command.hazard)
+        or (command.channel is Channel.HOTLINE and command.urgent)
+        or command.channel is Channel.POLICE_DIVERSION
+    )
+    urgency = Urgency.URGENT if urgent else Urgency.GENERAL
+    prefix = f"{rule.code}{at.strftime('%Y%m%d')}"
+    number = f"{prefix}{uow.cases.next_sequence(prefix):05d}"
+    position = (command.lng, command.lat)
+    extra: dict[str, Any] = dict(command.extra)
+    if command.component:
+        extra["component"] = dict(command.component)
+    if command.due_at is not None:
+        extra["handle_due_at"] = as_china_time(command.due_at)
+    try:
+        location = env.locator.locate(command.lng, command.lat)
+    except OutsideTerritory:
+        case = Case.forwarded(
+            number=number,
+            kind=rule.kind,
+            subclass=rule.code,
+            channel=command.channel,
+            urgency=urgency,
+            at=at,
+            reporter=reporter,
+            description=command.description,
+            position=position,
+            photos=command.photos,
+            reason="位置不在本街道辖区 / outside the sub-district",
+        )
+        record = CaseRecord(case, address=command.address, extra=extra)
+        _refresh(record, now)
+        return record, [
+            _message(
+                record, "district", DISTRICT, action="forward", lng=command.lng, lat=command.lat
+            )
+        ]
+    extra["street"] = location.on_street
+    pre_launch = not location.grid.is_live(at.date())
+    areas = [a.code for a in location.areas]
+    if command.self_handled:
+        case = Case.self_handle(
+            number=number,
+            kind=rule.kind,
+            subclass=rule.code,
+            urgency=urgency,
+            at=at,
+            reporter=reporter or "",
+            channel=command.channel,
+            before_photos=command.before_photos,
+            after_photos=command.after_photos,
+            description=command.description,
+            grid_code=location.grid.code,
+            unit_code=location.unit.code,
+            area_codes=areas,
+            position=position,
+            pre_launch=pre_launch,
+            hazard=command.hazard,
+        )
+        sample = int(hashlib.sha256(number.encode()).hexdigest(), 16) % 100
+        extra["check_sample"] = sample < env.policy.self_handled_sample_percent
+        record = CaseRecord(case, address=command.address, extra=extra)
+        _refresh(record, now)
+        if extra["check_sample"]:
+            return record, [_message(record, "sample_check", COMMAND_CENTRE)]
+        return record, []
+    case = Case.report(
+        number=number,
+        kind=rule.kind,
+        subclass=rule.code,
+        channel=command.channel,
+        urgency=urgency,
+        at=at,
+        reporter=reporter,
+        description=command.description,
+        grid_code=location.grid.code,
+        unit_code=location.unit.code,
+        area_codes=areas,
+        position=position,
+        pre_launch=pre_launch,
+        hazard=command.hazard,
+        photos=command.photos,
+    )
+    record = CaseRecord(case, address=command.address, extra=extra)
+    _advance(record, case.events[-1], rule, env)
+    messages: list[OutboxMessage] = []
+    if command.channel in env.policy.auto_register:
+        _advance(record, apply(case, Action.REGISTER, SYSTEM_ACTOR, now), rule, env)
+        auto = env.policy.auto_dispatch_all or command.channel is Channel.VIDEO_AI
+        if auto and not case.pre_launch:
+            event, sent = _dispatch(uow, env, record, rule, SYSTEM_ACTOR, now, None)
+            if event is not None:
+                _advance(record, event, rule, env)
+            messages.extend(sent)
+    else:
+        messages.append(_message(record, "to_register", COMMAND_CENTRE))
+    _refresh(record, now)
+    return record, messages
+
+
+def _merge_duplicate(
+    uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord, command: ReportCommand
+) -> bool:
+    """Offer an earlier open case of the same subclass nearby for merging; algorithm
+    alerts are merged at once (the earlier case keeps its first discovery)."""
+    case = record.case
+    if case.status in TERMINAL_STATUSES or case.position is None:
+        return False
+    policy = env.policy
+    nearby = [
+        r
+        for r in uow.cases.nearby_open(
+            case.subclass,
+            case.position[0],
+            case.position[1],
+            policy.duplicate_radius_m,
+            case.reported_at - policy.duplicate_window,
+        )
+        if r.case.id != case.id and r.case.reported_at <= case.reported_at
+    ]
+    if not nearby:
+        return False
+    if command.channel is not Channel.VIDEO_AI:
+        record.extra["possible_duplicates"] = [
+            {"id": r.case.id, "number": r.case.number} for r in nearby[:5]
+        ]
+        uow.cases.save(record, case.version)
+        return False
+    original = nearby[0]
+    before = (case.version, original.case.version)
+    now = as_china_time(env.clock.now())
+    merge_report(original.case, case, SYSTEM_ACTOR, max(now, original.case.events[-1].at))
+    _refresh(record, now)
+    record.unassigned = False
+    uow.cases.save(record, before[0])
+    uow.cases.save(original, before[1])
+    return True
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    record: CaseRecord
+    event: CaseEvent
+
+
+def act(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    case_id: int,
+    action: Action,
+    actor_number: str,
+    params: Mapping[str, Any],
+    expected_version: int | None = None,
+) -> ActionResult:
+    """Take ``action`` on a case as the person ``actor_number``."""
+    with uow:
+        record = uow.cases.get(case_id, for_update=True)
+        if record is None:
+            raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+        if expected_version is not None and expected_version != record.case.version:
+            raise Conflict(
+                "案件已被他人更新 / the case changed since you loaded it",
+                [
+                    Problem(
+                        ("header", "If-Match"),
+                        f"you have version {expected_version}, the case is at "
+                        f"{record.case.version}: reload it",
+                        "stale",
+                    )
+                ],
+            )
+        actor, _person = actor_for(uow, actor_number)
+        rule = _rule(taxonomy_in_force(uow, env), record.case.subclass)
+        now = as_china_time(env.clock.now())
+        version = record.case.version
+        photos = tuple(params.get("photos") or ())
+        for photo_id in photos:
+            photo = uow.cases.photo(str(photo_id))
+            if photo is None or photo.case_id != case_id:
+                raise InvalidInput(
+                    "未知的照片 / unknown photo",
+                    [
+                        Problem(
+                            ("photos",),
+                            f"photo {photo_id!r} does not belong to this case: upload it first",
+                            "unknown",
+                        )
+                    ],
+                )
+        messages: list[OutboxMessage] = []
+        if action is Action.DISPATCH:
+            assignee = params.get("assignee")
+            if assignee is not None and not isinstance(assignee, str):
+                raise InvalidInput(
+                    "处置人须为人员编号 / assignee must be a person number",
+                    [Problem(("assignee",), "a person number, or omit it for automatic dispatch")],
+                )
+            _check_allowed(record.case, actor, action)
+            event, messages = _dispatch(
+                uow, env, record, rule, actor, now, assignee or None, str(params.get("note") or "")
+            )
+            if event is None:
+                raise Conflict(
+                    "无人在岗，无法自动派遣 / no one on duty to dispatch to",
+                    [Problem(("assignee",), record.extra["dispatch_reason"], "no_one_on_duty")],
+                )
+        elif action is Action.MERGE:
+            event, other, other_version = _merge_into(uow, record, actor, now, params)
+            _refresh(other, now)
+            uow.cases.save(other, other_version)
+        else:
+            event = apply(record.case, action, actor, now, **params)
+        _advance(record, event, rule, env)
+        _refresh(record, now)
+        messages.extend(_notifications(uow, record, event))
+        uow.cases.save(record, version)
+        for message in messages:
+            uow.outbox.add(message, now)
+        uow.commit()
+    return ActionResult(record, event)
+
+
+def _check_allowed(case: Case, actor: Actor, action: Action) -> None:
+    allowed = allowed_actions(case, actor)
+    if action not in allowed:
+        raise ActionNotAllowed(
+            action, case.status, allowed, "当前状态或身份不允许 / not allowed now or for you"
+        )
+
+
+def _merge_into(
+    uow: UnitOfWork, record: CaseRecord, actor: Actor, now: datetime, params: Mapping[str, Any]
+) -> tuple[CaseEvent, CaseRecord, int]:
+    into = params.get("into")
+    if not isinstance(into, int) or isinstance(into, bool):
+        raise InvalidInput(
+            "须指明并入的案件 / merge needs the case to merge into",
+            [Problem(("into",), "the id of the earlier case", "missing")],
+        )
+    other = uow.cases.get(into, for_update=True)
+    if other is None:
+        raise InvalidInput(
+            "并入的案件不存在 / the case to merge into does not exist",
+            [Problem(("into",), f"no case with id {into}", "unknown")],
+        )
+    _check_allowed(record.case, actor, Action.MERGE)
+    version = other.case.version
+    event, _ = merge_report(other.case, record.case, actor, now)
+    return event, other, version
+
+
+def _notifications(uow: UnitOfWork, record: CaseRecord, event: CaseEvent) -> list[OutboxMessage]:
+    case = record.case
+    action = event.action
+    if action is Action.ESCALATE:
+        level = EscalationLevel(event.data["level"])
+        roster = uow.forces.roster()
+        return [
+            _message(
+                record,
+                "escalation" if r != DISTRICT else "district",
+                r,
+                level=level.value,
+                reason=event.reason,
+            )
+            for r in escalation_recipients(roster, record, level)
+        ]
+    if action is Action.RETURN_:
+        return [_message(record, "returned", COMMAND_CENTRE, reason=event.reason)]
+    if action is Action.HANDLE:
+        return [_message(record, "check", case.reporter or COMMAND_CENTRE)]
+    if action is Action.CHECK and not event.data.get("passed"):
+        return [_message(record, "rework", case.assignee or COMMAND_CENTRE)]
+    if action in (Action.REQUEST_EXTENSION, Action.VOID):
+        roster = uow.forces.roster()
+        deputies = coordinators(roster, Post.DEPUTY_GRID_CHIEF, case.grid_code)
+        return [_message(record, "approval", p.number, action=action.value) for p in deputies] or [
+            _message(record, "approval", COMMAND_CENTRE)
+        ]
+    return []
+
+
+# --- sweep -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    looked_at: int
+    warned: int
+    escalated: int
+
+
+def sweep(uow: UnitOfWork, env: CaseEnvironment, batch: int = 500) -> SweepResult:
+    """One pass of the SLA sweep: warn at yellow, escalate at red, once per case and
+    moment; safe to run twice or on two workers (rows are locked, skipping locked ones)."""
+    warned = escalated = 0
+    with uow:
+        now = as_china_time(env.clock.now())
+        ids = uow.cases.due(now, batch)
+        roster: Roster | None = None
+        for case_id in ids:
+            record = uow.cases.get(case_id)
+            if record is None:
+                continue
+            version = record.case.version
+            due = case_clocks.due(record.clocks, now)
+            messages: list[OutboxMessage] = []
+            for stage in due.warn:
+                if stage not in due.escalate:
+                    messages.append(
+                        _message(
+                            record,
+                            "warning",
+                            record.case.assignee or COMMAND_CENTRE,
+                            stage=stage.value,
+                        )
+                    )
+                    warned += 1
+            if due.escalate:
+                try:
+                    event = apply(
+                        record.case,
+                        Action.ESCALATE,
+                        SYSTEM_ACTOR,
+                        now,
+                        reason=f"超时自动升级 / overdue: {', '.join(s.value for s in due.escalate)}",
+                    )
+                except ActionNotAllowed:
+                    event = None  # already at the top of the ladder
+                if event is not None:
+                    roster = roster or uow.forces.roster()
+                    level = EscalationLevel(event.data["level"])
+                    messages.extend(
+                        _message(
+                            record,
+                            "escalation" if r != DISTRICT else "district",
+                            r,
+                            level=level.value,
+                            automatic=True,
+                        )
+                        for r in escalation_recipients(roster, record, level)
+                    )
+                    escalated += 1
+            record.clocks = case_clocks.acknowledge(record.clocks, due)
+            _refresh(record, now)
+            uow.cases.save(record, version)
+            for message in messages:
+                uow.outbox.add(message, now)
+        uow.commit()
+    return SweepResult(len(ids), warned, escalated)
+
+
+# --- photos ----------------------------------------------------------------------------------
+
+
+def add_photos(
+    uow: UnitOfWork, clock: Clock, case_id: int, photos: Sequence[PhotoRecord]
+) -> list[PhotoRecord]:
+    """Attach stored photos to a case (they may then be named in actions)."""
+    with uow:
+        if uow.cases.get(case_id) is None:
+            raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+        attached = [replace(p, case_id=case_id, created_at=clock.now()) for p in photos]
+        for photo in attached:
+            uow.cases.add_photo(photo)
+        uow.commit()
+    return attached

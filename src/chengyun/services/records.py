@@ -1,0 +1,97 @@
+"""What the case services keep about a case besides the domain ``Case``: its stage clocks,
+light, where it is and what the intake knew (address, component, duplicates offered)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chengyun.domain.case_clocks import Clocks
+from chengyun.domain.cases import Case
+from chengyun.domain.sla import Light
+
+
+@dataclass
+class CaseRecord:
+    """A case as stored: the aggregate plus what the platform derived for it."""
+
+    case: Case
+    clocks: Clocks = field(default_factory=Clocks.none)
+    light: Light = Light.GREEN
+    next_due_at: datetime | None = None
+    address: str = ""
+    unassigned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    saved_events: int = 0
+    """How many of ``case.events`` are already stored (the rest are appended on save)."""
+
+    @property
+    def id(self) -> int:
+        assert self.case.id is not None, "the case has not been saved"
+        return self.case.id
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to leave the process after commit (notifications, the district)."""
+
+    topic: str
+    recipient: str
+    payload: dict[str, Any]
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    topic: str
+    recipient: str
+    payload: dict[str, Any]
+    attempts: int
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the API shows of a notification: to whom, what, when (or why not yet)."""
+
+    id: int
+    topic: str
+    recipient: str
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: int
+    dead: bool
+    last_error: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    id: str
+    case_id: int
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The filters of the case list; every field optional."""
+
+    status: tuple[str, ...] = ()
+    grid_code: str | None = None
+    unit_code: str | None = None
+    area_code: str | None = None
+    urgency: str | None = None
+    channel: str | None = None
+    subclass: str | None = None
+    assignee: str | None = None
+    light: str | None = None
+    text: str | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    open_only: bool = False
+    unassigned: bool | None = None

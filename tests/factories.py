@@ -1,0 +1,55 @@
+"""Plain factory functions for tests: reports, photos, people from the demo roster."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+G1 = "310118002900001"
+CENTRE = (121.110, 31.150)  # WGS-84, inside grid 1 (live since 2020-06-01)
+OPERATOR = "YPC-ZB01"
+COMMANDER = "YPC-ZH01"
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real, tiny PNG image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def report(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "patrol",
+        "subclass": "E0102",
+        "description": "人行道上有暴露垃圾 / exposed rubbish on the pavement",
+        "position": {"lng": CENTRE[0], "lat": CENTRE[1], "crs": "wgs84"},
+        "observed_at": "2020-06-24T09:20:00+08:00",
+        "hazard": False,
+    }
+    body.update(changes)
+    return body
+
+
+def patrol_member(client: TestClient, grid: str = G1) -> str:
+    people = client.get(
+        "/api/v1/people", params={"post": "patrol", "grid": grid, "limit": 1}
+    ).json()["items"]
+    return people[0]["number"]
+
+
+def files(*images: bytes) -> list[tuple[str, tuple[str, io.BytesIO, str]]]:
+    return [("photos", (f"p{i}.png", io.BytesIO(data), "image/png")) for i, data in enumerate(images)]

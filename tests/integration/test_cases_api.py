@@ -1,0 +1,220 @@
+"""Cases over HTTP on both databases: intake, idempotency, the closed loop, side roads."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+
+from chengyun.entrypoints.platform import Platform
+from tests.factories import COMMANDER, OPERATOR, files, patrol_member, png, report
+
+
+def post_case(client: TestClient, body: dict, key: str | None = None):
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post("/api/v1/cases", json=body, headers=headers)
+
+
+def do(client: TestClient, case_id: int, action: str, actor: str, **body):
+    return client.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body,
+                       headers={"X-Actor": actor})
+
+
+def test_a_patrol_report_is_placed_classified_timed_and_dispatched(
+    client: TestClient, demo: Platform
+) -> None:
+    reporter = patrol_member(client)
+    answer = post_case(client, report(reporter=reporter), key="phone-1-0001")
+    assert answer.status_code == 201, answer.text
+    case = answer.json()
+    assert re.fullmatch(r"E010220200624\d{5}", case["number"])
+    assert case["status"] == "dispatched"
+    assert case["urgency"] == "general"
+    assert case["grid"]["code"] == "310118002900001" and case["grid"]["name"]
+    assert case["unit"]["code"] and case["assignee"]["number"] and case["assignee"]["name"]
+    assert set(case["deadlines"]) == {"accept", "arrive", "handle"}
+    assert case["light"] == "green"
+    assert answer.headers["location"] == f"/api/v1/cases/{case['id']}"
+
+    replay = post_case(client, report(reporter=reporter), key="phone-1-0001")
+    assert replay.status_code == 200 and replay.json()["id"] == case["id"]
+    assert replay.headers["idempotent-replayed"] == "true"
+    other = post_case(client, report(reporter=reporter, description="另一件事"), key="phone-1-0001")
+    assert other.status_code == 409
+    assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert client.get("/api/v1/cases").json()["total"] == 1
+
+
+def test_the_closed_loop_with_an_independent_check(client: TestClient, demo: Platform) -> None:
+    reporter = patrol_member(client)
+    case = post_case(client, report(reporter=reporter)).json()
+    handler = case["assignee"]["number"]
+    cid = case["id"]
+    accepted = do(client, cid, "accept", handler)
+    assert accepted.status_code == 200, accepted.text
+    arrive = do(client, cid, "arrive", handler, position={"lng": 121.1101, "lat": 31.1501})
+    assert arrive.status_code == 200, arrive.text
+    photo = client.post(f"/api/v1/cases/{cid}/photos", files=files(png()))
+    assert photo.status_code == 201, photo.text
+    photo_id = photo.json()["photos"][0]["id"]
+    handled = do(client, cid, "handle", handler, note="已清理 / cleared", photos=[photo_id])
+    assert handled.status_code == 200, handled.text
+
+    own_check = do(client, cid, "check", handler, passed=True)
+    assert own_check.status_code == 409
+    assert "check" not in own_check.json()["allowed"]
+
+    assert do(client, cid, "check", reporter, passed=True).status_code == 200
+    closed = do(client, cid, "close", OPERATOR)
+    assert closed.status_code == 200, closed.text
+    detail = closed.json()
+    assert detail["status"] == "closed"
+    assert [e["action"] for e in detail["timeline"]] == [
+        "report", "register", "dispatch", "accept", "arrive", "handle", "check", "close"]
+    assert detail["timeline"][4]["position"]["lng"] == 121.1101
+    assert detail["timeline"][5]["photos"] == [f"/api/v1/cases/{cid}/photos/{photo_id}"]
+    assert client.get(detail["timeline"][5]["photos"][0]).content == png()
+    assert {n["topic"] for n in detail["notifications"]} >= {"task", "check"}
+    assert all(s["done_at"] for s in detail["stages"])
+
+
+def test_citizen_reports_wait_for_an_operator(client: TestClient, demo: Platform) -> None:
+    case = post_case(client, report(channel="citizen_qr")).json()
+    assert case["status"] == "reported" and case["assignee"] is None
+    refused = do(client, case["id"], "register", patrol_member(client))
+    assert refused.status_code == 409
+    registered = do(client, case["id"], "register", OPERATOR)
+    assert registered.json()["status"] == "registered"
+    dispatched = do(client, case["id"], "dispatch", OPERATOR)  # no assignee: flat rules pick
+    assert dispatched.status_code == 200, dispatched.text
+    assert dispatched.json()["status"] == "dispatched" and dispatched.json()["assignee"]
+
+
+def test_urgency_rules_of_the_seed(client: TestClient, demo: Platform) -> None:
+    hazard = post_case(client, report(subclass="C0301", hazard=True, reporter=patrol_member(client)))
+    assert hazard.json()["urgency"] == "urgent"
+    police = post_case(client, report(channel="police_diversion", subclass="E0102"))
+    assert police.json()["urgency"] == "urgent"
+    hotline = post_case(client, report(channel="hotline", urgent=True))
+    assert hotline.json()["urgency"] == "urgent"
+    plain = post_case(client, report(channel="hotline"))
+    assert plain.json()["urgency"] == "general"
+
+
+def test_positions_outside_and_impossible(client: TestClient, demo: Platform) -> None:
+    outside = post_case(client, report(position={"lng": 121.47, "lat": 31.23}))
+    assert outside.status_code == 201
+    assert outside.json()["status"] == "forwarded" and outside.json()["grid"] is None
+    zero = post_case(client, report(position={"lng": 0, "lat": 0}))
+    assert zero.status_code == 422
+    assert "not in China" in zero.json()["detail"][0]["msg"]
+
+
+def test_pre_launch_grid_cases_are_recorded_but_not_dispatched(
+    client: TestClient, demo: Platform, demo_geojson: dict
+) -> None:
+    from shapely.geometry import shape
+
+    grid5 = next(f for f in demo_geojson["features"]
+                 if f["properties"]["layer"] == "unit"
+                 and f["properties"]["grid_code"].endswith("900005"))
+    point = shape(grid5["geometry"]).representative_point()
+    case = post_case(client, report(position={"lng": point.x, "lat": point.y})).json()
+    assert case["pre_launch"] is True
+    assert case["status"] == "registered" and case["assignee"] is None
+
+
+def test_bad_reports_name_the_field(client: TestClient, demo: Platform) -> None:
+    unknown = post_case(client, report(subclass="E9999"))
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["subclass"]
+    no_channel = post_case(client, {k: v for k, v in report().items() if k != "channel"})
+    assert no_channel.json()["detail"][0]["loc"] == ["body", "channel"]
+    bad_channel = post_case(client, report(channel="twitter"))
+    assert bad_channel.status_code == 422
+    stranger = post_case(client, report(reporter="NOBODY-1"))
+    assert stranger.json()["detail"][0]["loc"] == ["reporter"]
+    naive = post_case(client, report(observed_at="2020-06-24T09:20:00"))
+    assert naive.status_code == 422
+    future = post_case(client, report(observed_at="2020-07-24T09:20:00+08:00"))
+    assert future.json()["detail"][0]["loc"] == ["observed_at"]
+    garbage = client.post("/api/v1/cases", content=b"{oops",
+                          headers={"content-type": "application/json"})
+    assert garbage.status_code == 422
+    assert client.get("/api/v1/cases").json()["total"] == 0
+
+
+def test_multipart_reports_with_photos(client: TestClient, demo: Platform) -> None:
+    body = report(reporter=patrol_member(client))
+    answer = client.post("/api/v1/cases", data={"case": json.dumps(body)},
+                         files=files(png(), png(3, 3)))
+    assert answer.status_code == 201, answer.text
+    detail = client.get(f"/api/v1/cases/{answer.json()['id']}").json()
+    assert len(detail["photos"]) == 2
+    assert len(detail["timeline"][0]["photos"]) == 2
+    not_image = client.post("/api/v1/cases", data={"case": json.dumps(body)},
+                            files=[("photos", ("x.png", b"GIF89a not really", "image/png"))])
+    assert not_image.status_code == 422
+    assert not_image.json()["detail"][0]["loc"] == ["photos[0]"]
+
+
+def test_self_handled_reports_close_in_one_step(client: TestClient, demo: Platform) -> None:
+    body = report(reporter=patrol_member(client), self_handled=True)
+    answer = client.post("/api/v1/cases", data={"case": json.dumps(body)},
+                         files=files(png(), png(3, 3)))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "closed" and answer.json()["self_handled"] is True
+    without = client.post("/api/v1/cases", data={"case": json.dumps(body)}, files=files(png()))
+    assert without.status_code == 422
+    assert without.json()["detail"][0]["loc"] == ["after_photos"]
+
+
+def test_return_and_redispatch_extension_hold_and_void(client: TestClient, demo: Platform) -> None:
+    case = post_case(client, report(reporter=patrol_member(client))).json()
+    cid, handler = case["id"], case["assignee"]["number"]
+    no_reason = do(client, cid, "return", handler)
+    assert no_reason.status_code == 422 and no_reason.json()["detail"][0]["loc"] == ["reason"]
+    returned = do(client, cid, "return", handler, reason="不属于本队 / not ours").json()
+    assert returned["status"] == "registered" and returned["assignee"] is None
+    again = do(client, cid, "dispatch", OPERATOR, assignee=handler).json()
+    assert again["status"] == "dispatched"
+    do(client, cid, "accept", handler)
+    asked = do(client, cid, "request_extension", handler, minutes=120, reason="等材料 / parts")
+    assert asked.status_code == 200, asked.text
+    before = asked.json()["deadlines"]["handle"]
+    approved = do(client, cid, "approve_extension", COMMANDER, approved=True).json()
+    assert approved["deadlines"]["handle"] > before
+    held = do(client, cid, "hold", COMMANDER, reason="季节性 / seasonal").json()
+    assert held["status"] == "on_hold" and held["deadlines"] == {}
+    resumed = do(client, cid, "resume", COMMANDER).json()
+    assert resumed["status"] == "accepted" and resumed["deadlines"]
+    do(client, cid, "void", handler, reason="误报 / false report")
+    voided = do(client, cid, "approve_void", COMMANDER, approved=True).json()
+    assert voided["status"] == "voided"
+    assert do(client, cid, "accept", handler).status_code == 409
+
+
+def test_list_filters_and_pages(client: TestClient, demo: Platform) -> None:
+    reporter = patrol_member(client)
+    for i in range(3):
+        post_case(client, report(reporter=reporter, description=f"第{i}件"))
+    post_case(client, report(channel="citizen_qr"))
+    listing = client.get("/api/v1/cases", params={"limit": 2}).json()
+    assert listing["total"] == 4 and len(listing["items"]) == 2
+    assert client.get("/api/v1/cases", params={"status": "reported"}).json()["total"] == 1
+    assert client.get("/api/v1/cases", params={"channel": "patrol"}).json()["total"] == 3
+    assert client.get("/api/v1/cases", params={"q": "第1件"}).json()["total"] == 1
+    assert client.get("/api/v1/cases", params={"light": "green", "open": True}).json()["total"] == 4
+    assert client.get("/api/v1/cases", params={"light": "purple"}).status_code == 422
+    assert client.get("/api/v1/cases/999999").status_code == 404
+    assert client.get("/api/v1/cases/0").status_code == 422
+
+
+def test_actions_need_a_known_actor_and_a_known_action(client: TestClient, demo: Platform) -> None:
+    cid = post_case(client, report(channel="citizen_qr")).json()["id"]
+    assert do(client, cid, "register", "NOBODY").json()["detail"][0]["loc"] == ["actor"]
+    assert client.post(f"/api/v1/cases/{cid}/actions/register").status_code == 422
+    assert do(client, cid, "fly", OPERATOR).status_code == 422
+    stale = client.post(f"/api/v1/cases/{cid}/actions/register", json={},
+                        headers={"X-Actor": OPERATOR, "If-Match": "0"})
+    assert stale.status_code == 409
