@@ -52,4 +52,6 @@ def patrol_member(client: TestClient, grid: str = G1) -> str:
 
 
 def files(*images: bytes) -> list[tuple[str, tuple[str, io.BytesIO, str]]]:
-    return [("photos", (f"p{i}.png", io.BytesIO(data), "image/png")) for i, data in enumerate(images)]
+    return [
+        ("photos", (f"p{i}.png", io.BytesIO(data), "image/png")) for i, data in enumerate(images)
+    ]

@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     day_end: time = Field(time(16, 30), description="日间工作结束 / end of the 8 working hours")
     photos_dir: Path | None = Field(None, description="照片目录 / photos; default DATA_DIR/photos")
     auto_dispatch_all: bool = Field(
-        True, description="立案即自动派遣 / dispatch every case on registration (else only "
-        "algorithm-found cases)"
+        True,
+        description="立案即自动派遣 / dispatch every case on registration (else only "
+        "algorithm-found cases)",
     )
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"

@@ -17,8 +17,9 @@ def post_case(client: TestClient, body: dict, key: str | None = None):
 
 
 def do(client: TestClient, case_id: int, action: str, actor: str, **body):
-    return client.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body,
-                       headers={"X-Actor": actor})
+    return client.post(
+        f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers={"X-Actor": actor}
+    )
 
 
 def test_a_patrol_report_is_placed_classified_timed_and_dispatched(
@@ -71,7 +72,15 @@ def test_the_closed_loop_with_an_independent_check(client: TestClient, demo: Pla
     detail = closed.json()
     assert detail["status"] == "closed"
     assert [e["action"] for e in detail["timeline"]] == [
-        "report", "register", "dispatch", "accept", "arrive", "handle", "check", "close"]
+        "report",
+        "register",
+        "dispatch",
+        "accept",
+        "arrive",
+        "handle",
+        "check",
+        "close",
+    ]
     assert detail["timeline"][4]["position"]["lng"] == 121.1101
     assert detail["timeline"][5]["photos"] == [f"/api/v1/cases/{cid}/photos/{photo_id}"]
     assert client.get(detail["timeline"][5]["photos"][0]).content == png()
@@ -92,7 +101,9 @@ def test_citizen_reports_wait_for_an_operator(client: TestClient, demo: Platform
 
 
 def test_urgency_rules_of_the_seed(client: TestClient, demo: Platform) -> None:
-    hazard = post_case(client, report(subclass="C0301", hazard=True, reporter=patrol_member(client)))
+    hazard = post_case(
+        client, report(subclass="C0301", hazard=True, reporter=patrol_member(client))
+    )
     assert hazard.json()["urgency"] == "urgent"
     police = post_case(client, report(channel="police_diversion", subclass="E0102"))
     assert police.json()["urgency"] == "urgent"
@@ -116,9 +127,11 @@ def test_pre_launch_grid_cases_are_recorded_but_not_dispatched(
 ) -> None:
     from shapely.geometry import shape
 
-    grid5 = next(f for f in demo_geojson["features"]
-                 if f["properties"]["layer"] == "unit"
-                 and f["properties"]["grid_code"].endswith("900005"))
+    grid5 = next(
+        f
+        for f in demo_geojson["features"]
+        if f["properties"]["layer"] == "unit" and f["properties"]["grid_code"].endswith("900005")
+    )
     point = shape(grid5["geometry"]).representative_point()
     case = post_case(client, report(position={"lng": point.x, "lat": point.y})).json()
     assert case["pre_launch"] is True
@@ -138,30 +151,36 @@ def test_bad_reports_name_the_field(client: TestClient, demo: Platform) -> None:
     assert naive.status_code == 422
     future = post_case(client, report(observed_at="2020-07-24T09:20:00+08:00"))
     assert future.json()["detail"][0]["loc"] == ["observed_at"]
-    garbage = client.post("/api/v1/cases", content=b"{oops",
-                          headers={"content-type": "application/json"})
+    garbage = client.post(
+        "/api/v1/cases", content=b"{oops", headers={"content-type": "application/json"}
+    )
     assert garbage.status_code == 422
     assert client.get("/api/v1/cases").json()["total"] == 0
 
 
 def test_multipart_reports_with_photos(client: TestClient, demo: Platform) -> None:
     body = report(reporter=patrol_member(client))
-    answer = client.post("/api/v1/cases", data={"case": json.dumps(body)},
-                         files=files(png(), png(3, 3)))
+    answer = client.post(
+        "/api/v1/cases", data={"case": json.dumps(body)}, files=files(png(), png(3, 3))
+    )
     assert answer.status_code == 201, answer.text
     detail = client.get(f"/api/v1/cases/{answer.json()['id']}").json()
     assert len(detail["photos"]) == 2
     assert len(detail["timeline"][0]["photos"]) == 2
-    not_image = client.post("/api/v1/cases", data={"case": json.dumps(body)},
-                            files=[("photos", ("x.png", b"GIF89a not really", "image/png"))])
+    not_image = client.post(
+        "/api/v1/cases",
+        data={"case": json.dumps(body)},
+        files=[("photos", ("x.png", b"GIF89a not really", "image/png"))],
+    )
     assert not_image.status_code == 422
     assert not_image.json()["detail"][0]["loc"] == ["photos[0]"]
 
 
 def test_self_handled_reports_close_in_one_step(client: TestClient, demo: Platform) -> None:
     body = report(reporter=patrol_member(client), self_handled=True)
-    answer = client.post("/api/v1/cases", data={"case": json.dumps(body)},
-                         files=files(png(), png(3, 3)))
+    answer = client.post(
+        "/api/v1/cases", data={"case": json.dumps(body)}, files=files(png(), png(3, 3))
+    )
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "closed" and answer.json()["self_handled"] is True
     without = client.post("/api/v1/cases", data={"case": json.dumps(body)}, files=files(png()))
@@ -215,6 +234,9 @@ def test_actions_need_a_known_actor_and_a_known_action(client: TestClient, demo:
     assert do(client, cid, "register", "NOBODY").json()["detail"][0]["loc"] == ["actor"]
     assert client.post(f"/api/v1/cases/{cid}/actions/register").status_code == 422
     assert do(client, cid, "fly", OPERATOR).status_code == 422
-    stale = client.post(f"/api/v1/cases/{cid}/actions/register", json={},
-                        headers={"X-Actor": OPERATOR, "If-Match": "0"})
+    stale = client.post(
+        f"/api/v1/cases/{cid}/actions/register",
+        json={},
+        headers={"X-Actor": OPERATOR, "If-Match": "0"},
+    )
     assert stale.status_code == 409

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -68,7 +68,7 @@ def revive(value: Any, key: str = "") -> Any:
 
 def _aware(value: datetime) -> datetime:
     """SQLite gives naive datetimes back: they were stored in UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _maybe_aware(value: datetime | None) -> datetime | None:
