@@ -106,10 +106,6 @@ class Reported:
     created: bool
 
 
-class DuplicateKey(Exception):
-    """Another request with the same idempotency key committed first: ask again."""
-
-
 def request_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -305,17 +301,26 @@ def report_case(
                 return Reported(stored, False)
         _check_uploads(command)
         record, messages = _new_case(uow, env, command)
-        case_id = uow.cases.add(record)
+        nearby = _earlier_nearby(uow, env, record.case)
+        if nearby and record.case.channel is Channel.VIDEO_AI:
+            uow.cases.add(record)
+            _merge_alert(uow, env, record, nearby[0])
+        else:
+            if nearby:
+                record.extra["possible_duplicates"] = [
+                    {"id": r.case.id, "number": r.case.number} for r in nearby[:5]
+                ]
+            if record.case.status is CaseStatus.REPORTED:
+                messages = _take_in(uow, env, record)
+            uow.cases.add(record)
+        case_id = record.id
         for photo in command.uploads:
             uow.cases.add_photo(replace(photo, case_id=case_id))
-        merged = _merge_duplicate(uow, env, record, command)
-        messages = [
-            replace(m, case_id=case_id, payload={**m.payload, "case_id": case_id}) for m in messages
-        ]
-        if merged:
-            messages = []
         for message in messages:
-            uow.outbox.add(message, env.clock.now())
+            uow.outbox.add(
+                replace(message, case_id=case_id, payload={**message.payload, "case_id": case_id}),
+                env.clock.now(),
+            )
         if idempotency_key:
             uow.cases.remember_idempotency(idempotency_key, body_hash, case_id, env.clock.now())
         uow.commit()
@@ -452,10 +457,19 @@ def _new_case(
     )
     record = CaseRecord(case, address=command.address, extra=extra)
     _advance(record, case.events[-1], rule, env)
+    _refresh(record, now)
+    return record, []
+
+
+def _take_in(uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord) -> list[OutboxMessage]:
+    """Register and dispatch a fresh report as the intake policy says."""
+    case = record.case
+    now = as_china_time(env.clock.now())
+    rule = _rule(taxonomy_in_force(uow, env), case.subclass)
     messages: list[OutboxMessage] = []
-    if command.channel in env.policy.auto_register:
+    if case.channel in env.policy.auto_register:
         _advance(record, apply(case, Action.REGISTER, SYSTEM_ACTOR, now), rule, env)
-        auto = env.policy.auto_dispatch_all or command.channel is Channel.VIDEO_AI
+        auto = env.policy.auto_dispatch_all or case.channel is Channel.VIDEO_AI
         if auto and not case.pre_launch:
             event, sent = _dispatch(uow, env, record, rule, SYSTEM_ACTOR, now, None)
             if event is not None:
@@ -464,19 +478,15 @@ def _new_case(
     else:
         messages.append(_message(record, "to_register", COMMAND_CENTRE))
     _refresh(record, now)
-    return record, messages
+    return messages
 
 
-def _merge_duplicate(
-    uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord, command: ReportCommand
-) -> bool:
-    """Offer an earlier open case of the same subclass nearby for merging; algorithm
-    alerts are merged at once (the earlier case keeps its first discovery)."""
-    case = record.case
-    if case.status in TERMINAL_STATUSES or case.position is None:
-        return False
+def _earlier_nearby(uow: UnitOfWork, env: CaseEnvironment, case: Case) -> list[CaseRecord]:
+    """Open cases of the same subclass reported earlier within the radius and window."""
+    if case.status is not CaseStatus.REPORTED or case.position is None:
+        return []
     policy = env.policy
-    nearby = [
+    return [
         r
         for r in uow.cases.nearby_open(
             case.subclass,
@@ -485,25 +495,21 @@ def _merge_duplicate(
             policy.duplicate_radius_m,
             case.reported_at - policy.duplicate_window,
         )
-        if r.case.id != case.id and r.case.reported_at <= case.reported_at
+        if r.case.reported_at <= case.reported_at
     ]
-    if not nearby:
-        return False
-    if command.channel is not Channel.VIDEO_AI:
-        record.extra["possible_duplicates"] = [
-            {"id": r.case.id, "number": r.case.number} for r in nearby[:5]
-        ]
-        uow.cases.save(record, case.version)
-        return False
-    original = nearby[0]
-    before = (case.version, original.case.version)
+
+
+def _merge_alert(
+    uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord, original: CaseRecord
+) -> None:
+    """An algorithm alert repeating an open case joins it at once (the earlier case keeps
+    its first discovery; the alert keeps its own channel and time on it)."""
     now = as_china_time(env.clock.now())
-    merge_report(original.case, case, SYSTEM_ACTOR, max(now, original.case.events[-1].at))
+    before = (record.case.version, original.case.version)
+    merge_report(original.case, record.case, SYSTEM_ACTOR, max(now, original.case.events[-1].at))
     _refresh(record, now)
-    record.unassigned = False
     uow.cases.save(record, before[0])
     uow.cases.save(original, before[1])
-    return True
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -676,18 +682,7 @@ def sweep(uow: UnitOfWork, env: CaseEnvironment, batch: int = 500) -> SweepResul
                 continue
             version = record.case.version
             due = case_clocks.due(record.clocks, now)
-            messages: list[OutboxMessage] = []
-            for stage in due.warn:
-                if stage not in due.escalate:
-                    messages.append(
-                        _message(
-                            record,
-                            "warning",
-                            record.case.assignee or COMMAND_CENTRE,
-                            stage=stage.value,
-                        )
-                    )
-                    warned += 1
+            event = None
             if due.escalate:
                 try:
                     event = apply(
@@ -695,27 +690,40 @@ def sweep(uow: UnitOfWork, env: CaseEnvironment, batch: int = 500) -> SweepResul
                         Action.ESCALATE,
                         SYSTEM_ACTOR,
                         now,
-                        reason=f"超时自动升级 / overdue: {', '.join(s.value for s in due.escalate)}",
+                        reason="超时自动升级 / overdue: "
+                        + ", ".join(s.value for s in due.escalate),
                     )
                 except ActionNotAllowed:
                     event = None  # already at the top of the ladder
-                if event is not None:
-                    roster = roster or uow.forces.roster()
-                    level = EscalationLevel(event.data["level"])
-                    messages.extend(
-                        _message(
-                            record,
-                            "escalation" if r != DISTRICT else "district",
-                            r,
-                            level=level.value,
-                            automatic=True,
-                        )
-                        for r in escalation_recipients(roster, record, level)
-                    )
-                    escalated += 1
             record.clocks = case_clocks.acknowledge(record.clocks, due)
             _refresh(record, now)
-            uow.cases.save(record, version)
+            warnings = [
+                _message(
+                    record, "warning", record.case.assignee or COMMAND_CENTRE, stage=stage.value
+                )
+                for stage in due.warn
+                if stage not in due.escalate
+            ]
+            messages = list(warnings)
+            if event is not None:
+                roster = roster or uow.forces.roster()
+                level = EscalationLevel(event.data["level"])
+                messages.extend(
+                    _message(
+                        record,
+                        "escalation" if r != DISTRICT else "district",
+                        r,
+                        level=level.value,
+                        automatic=True,
+                    )
+                    for r in escalation_recipients(roster, record, level)
+                )
+            try:
+                uow.cases.save(record, version)
+            except Conflict:
+                continue  # changed meanwhile by a person: the next pass looks again
+            warned += len(warnings)
+            escalated += int(event is not None)
             for message in messages:
                 uow.outbox.add(message, now)
         uow.commit()

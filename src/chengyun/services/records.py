@@ -12,6 +12,10 @@ from chengyun.domain.cases import Case
 from chengyun.domain.sla import Light
 
 
+class DuplicateKey(Exception):
+    """Another request with the same idempotency key committed first: ask again."""
+
+
 @dataclass
 class CaseRecord:
     """A case as stored: the aggregate plus what the platform derived for it."""

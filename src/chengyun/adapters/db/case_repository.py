@@ -31,6 +31,7 @@ from chengyun.services.records import (
     CaseFilter,
     CaseRecord,
     Delivery,
+    DuplicateKey,
     OutboxMessage,
     PendingMessage,
     PhotoRecord,
@@ -381,11 +382,14 @@ class SqlCaseRepository:
         return (row[0], int(row[1])) if row else None
 
     def remember_idempotency(self, key: str, request_hash: str, case_id: int, at: datetime) -> None:
-        self.connection.execute(
-            t.idempotency_keys.insert().values(
-                key=key, request_hash=request_hash, case_id=case_id, created_at=at
+        try:
+            self.connection.execute(
+                t.idempotency_keys.insert().values(
+                    key=key, request_hash=request_hash, case_id=case_id, created_at=at
+                )
             )
-        )
+        except sa.exc.IntegrityError as exc:  # a concurrent retry with the same key won
+            raise DuplicateKey(key) from exc
 
     def add_photo(self, photo: PhotoRecord) -> None:
         self.connection.execute(

@@ -25,7 +25,6 @@ from chengyun.domain.territory import Territory
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import (
-    DuplicateKey,
     ReportCommand,
     act,
     actor_for,
@@ -34,7 +33,7 @@ from chengyun.services.cases import (
     request_hash,
     taxonomy_in_force,
 )
-from chengyun.services.records import CaseFilter, CaseRecord, PhotoRecord
+from chengyun.services.records import CaseFilter, CaseRecord, DuplicateKey, PhotoRecord
 
 router = APIRouter(tags=["cases 案件"])
 MAX_PHOTOS = 9

@@ -1,0 +1,72 @@
+"""Delivery of the outbox (发件箱): messages written with the change that caused them are
+sent after commit, with retries, backoff and a dead-letter state an operator can see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from chengyun.clock import Clock
+from chengyun.services.records import PendingMessage
+from chengyun.services.unit_of_work import UnitOfWork
+
+MAX_ATTEMPTS = 8
+
+
+class Sender(Protocol):
+    def send(self, message: PendingMessage) -> None:
+        """Deliver one message or raise; a raise means: try again later."""
+        ...
+
+
+@dataclass
+class RecordingSender:
+    """Delivers by recording: the platform shows "notified X at T" until the real channels
+    (government WeChat, SMS, the district platform) are connected."""
+
+    sent: list[PendingMessage] = field(default_factory=list)
+
+    def send(self, message: PendingMessage) -> None:
+        self.sent.append(message)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivered: int
+    failed: int
+    dead: int
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … up to an hour between tries."""
+    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), timedelta(hours=1))
+
+
+def deliver_outbox(
+    uow: UnitOfWork,
+    clock: Clock,
+    sender: Sender,
+    batch: int = 200,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> DeliveryResult:
+    """Send what is due; safe on several workers (rows are locked, locked ones skipped)."""
+    delivered = failed = dead = 0
+    with uow:
+        now: datetime = clock.now()
+        for message in uow.outbox.pending(now, batch):
+            try:
+                sender.send(message)
+            except Exception as exc:  # any failure of a peer: retry later, never lose it
+                attempts = message.attempts + 1
+                gives_up = attempts >= max_attempts
+                uow.outbox.failed(
+                    message.id, f"{type(exc).__name__}: {exc}", now + backoff(attempts), gives_up
+                )
+                failed += 1
+                dead += int(gives_up)
+                continue
+            uow.outbox.delivered(message.id, now)
+            delivered += 1
+        uow.commit()
+    return DeliveryResult(delivered, failed, dead)

@@ -1,0 +1,252 @@
+"""Stage clocks, the sweep, escalation up the ladder and the outbox — with a driven clock."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from chengyun.adapters.db import tables as t
+from chengyun.clock import DrivenClock
+from chengyun.domain.cases import Action, Channel
+from chengyun.domain.errors import Conflict
+from chengyun.entrypoints.platform import Platform
+from chengyun.entrypoints.worker import run_once
+from chengyun.services.cases import ReportCommand, act, report_case, sweep
+from chengyun.services.delivery import RecordingSender, deliver_outbox
+from tests.factories import CENTRE, COMMANDER, OPERATOR, patrol_member, report
+
+LADDER = ["department_line", "deputy_grid_chief", "grid_chief", "command_centre", "district"]
+
+
+def new_case(platform: Platform, reporter: str, **changes) -> int:
+    command = ReportCommand(
+        channel=changes.pop("channel", Channel.PATROL),
+        subclass=changes.pop("subclass", "E0102"),
+        lng=CENTRE[0],
+        lat=CENTRE[1],
+        reporter=reporter,
+        **changes,
+    )
+    return report_case(platform.uow(), platform.cases, command).record.id
+
+
+def escalations(platform: Platform, case_id: int) -> list[str]:
+    with platform.engine.connect() as c:
+        rows = c.execute(
+            sa.select(t.case_events.c.data)
+            .where(t.case_events.c.case_id == case_id, t.case_events.c.action == "escalate")
+            .order_by(t.case_events.c.seq)
+        ).scalars()
+        return [r["level"] for r in rows]
+
+
+def test_yellow_at_80_percent_then_red_and_up_the_whole_ladder(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    case_id = new_case(demo, patrol_member(client))
+    case = client.get(f"/api/v1/cases/{case_id}").json()
+    accept = next(s for s in case["stages"] if s["stage"] == "accept")
+    assert case["light"] == "green"
+
+    clock.tick(timedelta(minutes=12, seconds=1))  # 80 % of the 15-minute accept limit
+    first = sweep(demo.uow(), demo.cases)
+    assert (first.warned, first.escalated) == (1, 0)
+    assert client.get(f"/api/v1/cases/{case_id}").json()["light"] == "yellow"
+    assert sweep(demo.uow(), demo.cases).looked_at == 0  # nothing more until the deadline
+
+    clock.set(accept_due := _parse(accept["due_at"]))
+    assert sweep(demo.uow(), demo.cases).escalated == 1
+    detail = client.get(f"/api/v1/cases/{case_id}").json()
+    assert detail["light"] == "red" and detail["escalation_level"] == "department_line"
+    assert sweep(demo.uow(), demo.cases).escalated == 0  # once per moment: idempotent
+
+    for _ in range(12):
+        clock.tick(timedelta(minutes=15))
+        sweep(demo.uow(), demo.cases)
+    levels = escalations(demo, case_id)
+    assert levels == LADDER  # every rung, in order, once; nothing beyond the district
+    detail = client.get(f"/api/v1/cases/{case_id}").json()
+    assert detail["escalation_level"] == "district"
+    recipients = {n["recipient"] for n in detail["notifications"] if n["topic"] == "escalation"}
+    assert {"YPG1-001", "YPG1-002", "YPG1-003"} <= recipients  # grid chief and deputies
+    assert any(n["topic"] == "district" for n in detail["notifications"])
+    assert accept_due > _parse(case["reported_at"])
+
+    delivered = deliver_outbox(demo.uow(), clock, RecordingSender())
+    assert delivered.delivered >= len(detail["notifications"])
+    after = client.get(f"/api/v1/cases/{case_id}").json()["notifications"]
+    assert all(n["delivered_at"] for n in after)
+
+
+def _parse(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+def test_accepting_in_time_stops_the_accept_clock(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    case_id = new_case(demo, patrol_member(client))
+    handler = client.get(f"/api/v1/cases/{case_id}").json()["assignee"]["number"]
+    clock.tick(timedelta(minutes=5))
+    act(demo.uow(), demo.cases, case_id, Action.ACCEPT, handler, {})
+    clock.tick(timedelta(minutes=20))
+    result = sweep(demo.uow(), demo.cases)
+    assert result.escalated == 0
+    stages = {s["stage"]: s for s in client.get(f"/api/v1/cases/{case_id}").json()["stages"]}
+    assert stages["accept"]["done_at"] and stages["accept"]["light"] == "green"
+
+
+def test_a_hotline_order_keeps_its_own_deadline(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    due = clock.now() + timedelta(days=3)
+    case_id = new_case(demo, None, channel=Channel.HOTLINE, due_at=due)
+    stages = {s["stage"]: s for s in client.get(f"/api/v1/cases/{case_id}").json()["stages"]}
+    assert _parse(stages["handle"]["due_at"]) == due
+
+
+def test_the_worker_pass_and_a_failing_peer(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    new_case(demo, patrol_member(client))
+
+    class Down:
+        def send(self, message) -> None:
+            raise ConnectionError("peer down")
+
+    failed = deliver_outbox(demo.uow(), clock, Down(), max_attempts=2)
+    assert failed.failed >= 1 and failed.dead == 0
+    assert deliver_outbox(demo.uow(), clock, Down(), max_attempts=2).failed == 0  # backoff
+    clock.tick(timedelta(minutes=2))
+    dead = deliver_outbox(demo.uow(), clock, Down(), max_attempts=2)
+    assert dead.dead == failed.failed
+    clock.tick(timedelta(hours=2))
+    assert deliver_outbox(demo.uow(), clock, RecordingSender()).delivered == 0  # dead letters wait
+    assert run_once(demo, RecordingSender()).sweep.looked_at >= 0
+    with demo.engine.connect() as c:
+        row = c.execute(sa.select(t.outbox.c.last_error, t.outbox.c.dead)).first()
+    assert row is not None and row.dead and "peer down" in row.last_error
+
+
+def test_duplicates_video_alerts_merge_others_are_offered(
+    client: TestClient, demo: Platform
+) -> None:
+    first = client.post("/api/v1/cases", json=report(reporter=patrol_member(client))).json()
+    near = {"lng": CENTRE[0] + 0.0001, "lat": CENTRE[1], "crs": "wgs84"}
+    alert_answer = client.post("/api/v1/cases", json=report(channel="video_ai", position=near))
+    assert alert_answer.status_code == 201, alert_answer.text
+    alert = alert_answer.json()
+    assert alert["status"] == "merged"
+    original = client.get(f"/api/v1/cases/{first['id']}").json()
+    assert [d["channel"] for d in original["duplicates"]] == ["video_ai"]
+    citizen = client.post("/api/v1/cases", json=report(channel="citizen_qr", position=near)).json()
+    assert citizen["status"] == "reported"
+    assert citizen["possible_duplicates"][0]["id"] == first["id"]
+    merged = client.post(
+        f"/api/v1/cases/{citizen['id']}/actions/merge",
+        json={"into": first["id"]},
+        headers={"X-Actor": OPERATOR},
+    )
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["status"] == "merged"
+    original = client.get(f"/api/v1/cases/{first['id']}").json()
+    assert [d["channel"] for d in original["duplicates"]] == ["video_ai", "citizen_qr"]
+    far = {"lng": CENTRE[0] + 0.002, "lat": CENTRE[1], "crs": "wgs84"}  # ~190 m away
+    assert (
+        client.post("/api/v1/cases", json=report(channel="video_ai", position=far)).json()["status"]
+        == "dispatched"
+    )
+
+
+def test_joint_handling_and_consultation(client: TestClient, demo: Platform) -> None:
+    case = client.post("/api/v1/cases", json=report(reporter=patrol_member(client))).json()
+    cid = case["id"]
+
+    def do(action: str, actor: str, **body):
+        return client.post(
+            f"/api/v1/cases/{cid}/actions/{action}", json=body, headers={"X-Actor": actor}
+        )
+
+    joint = do("start_joint", OPERATOR, lead="urban_management", partners=["market", "police"])
+    assert joint.status_code == 200, joint.text
+    market = client.get("/api/v1/people", params={"department": "market", "limit": 1}).json()
+    contributed = do(
+        "contribute",
+        market["items"][0]["number"],
+        department="market",
+        note="已查验执照 / licence checked",
+    )
+    assert contributed.status_code == 200, contributed.text
+    assert contributed.json()["joint"]["contributions"][0]["department"] == "market"
+    assert do("consult", COMMANDER, note="跨部门疑难 / hard case").status_code == 200
+    decided = do(
+        "decide",
+        COMMANDER,
+        decision="城管牵头整治 / urban management leads",
+        follow_ups=["市场所协查 / market office assists"],
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["agenda"][0]["decision"].startswith("城管牵头")
+    manual = do("escalate", case["assignee"]["number"], reason="需要协调 / needs coordination")
+    assert manual.json()["escalation_level"] == "department_line"
+
+
+def _pg_only(platform: Platform) -> None:
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("row locks with SKIP LOCKED are a PostgreSQL feature; SQLite has one writer")
+
+
+def test_two_handlers_accepting_at_once_one_wins(client: TestClient, demo: Platform) -> None:
+    _pg_only(demo)
+    case_id = new_case(demo, patrol_member(client))
+    handler = client.get(f"/api/v1/cases/{case_id}").json()["assignee"]["number"]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def accept() -> None:
+        barrier.wait()
+        try:
+            act(demo.uow(), demo.cases, case_id, Action.ACCEPT, handler, {})
+            outcomes.append("won")
+        except Conflict:
+            outcomes.append("409")
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["409", "won"]
+    events = client.get(f"/api/v1/cases/{case_id}").json()["timeline"]
+    assert [e["action"] for e in events].count("accept") == 1
+
+
+def test_two_workers_sweeping_at_once_escalate_each_case_once(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    _pg_only(demo)
+    reporter = patrol_member(client)
+    ids = [new_case(demo, reporter) for _ in range(40)]
+    clock.tick(timedelta(minutes=16))  # every accept clock is red
+    barrier = threading.Barrier(2)
+    results = []
+
+    def work() -> None:
+        barrier.wait()
+        results.append(sweep(demo.uow(), demo.cases, batch=7))
+        while (more := sweep(demo.uow(), demo.cases, batch=7)).looked_at:
+            results.append(more)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.escalated for r in results) == len(ids)
+    assert all(escalations(demo, i) == ["department_line"] for i in ids)
