@@ -250,3 +250,45 @@ def test_two_workers_sweeping_at_once_escalate_each_case_once(
         thread.join()
     assert sum(r.escalated for r in results) == len(ids)
     assert all(escalations(demo, i) == ["department_line"] for i in ids)
+
+
+def test_working_hours_skip_the_dragon_boat_festival(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    from datetime import datetime
+
+    from chengyun.domain.working_time import CHINA_TZ
+
+    clock.set(datetime(2020, 6, 24, 15, 30, tzinfo=CHINA_TZ))
+    case_id = new_case(demo, patrol_member(client))  # E0102: handle within 2 working hours
+    stages = {s["stage"]: s for s in client.get(f"/api/v1/cases/{case_id}").json()["stages"]}
+    # 1 hour on Wednesday, the 25th–27th are holidays, Sunday the 28th is a working day
+    assert _parse(stages["handle"]["due_at"]) == datetime(2020, 6, 28, 9, 30, tzinfo=CHINA_TZ)
+
+
+def test_dispatch_follows_the_day_and_night_tables(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    from datetime import datetime
+
+    from chengyun.domain.working_time import CHINA_TZ
+
+    reporter = patrol_member(client)
+    clock.set(datetime(2020, 6, 24, 16, 29, tzinfo=CHINA_TZ))
+    by_day = client.get(f"/api/v1/cases/{new_case(demo, reporter)}").json()["assignee"]["number"]
+    clock.set(datetime(2020, 6, 24, 16, 31, tzinfo=CHINA_TZ))
+    at_night = client.get(f"/api/v1/cases/{new_case(demo, reporter)}").json()["assignee"]
+    night = client.get("/api/v1/duty", params={"at": "2020-06-24T16:31:00+08:00"}).json()
+    night_numbers = {
+        p["number"]
+        for g in night["grids"]
+        for p in [*g["street"], *(q for u in g["units"] for q in u["on_duty"])]
+    }
+    assert at_night is not None and at_night["number"] in night_numbers
+    day = client.get("/api/v1/duty", params={"at": "2020-06-24T16:29:00+08:00"}).json()
+    day_numbers = {
+        p["number"]
+        for g in day["grids"]
+        for p in [*g["street"], *(q for u in g["units"] for q in u["on_duty"])]
+    }
+    assert by_day in day_numbers
