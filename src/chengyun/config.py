@@ -44,6 +44,18 @@ class Settings(BaseSettings):
         description="立案即自动派遣 / dispatch every case on registration (else only "
         "algorithm-found cases)",
     )
+    manual_register_channels: list[str] = Field(
+        ["citizen_qr"],
+        description="渠道须人工立案 / channels whose reports wait for an operator to register "
+        "them, e.g. CHENGYUN_MANUAL_REGISTER_CHANNELS='[\"citizen_qr\"]'",
+    )
+    duplicate_radius_m: float = Field(50.0, gt=0, le=5000, description="重复上报半径（米）")
+    duplicate_window_hours: float = Field(
+        72.0, gt=0, le=24 * 90, description="重复上报时间窗（小时）"
+    )
+    self_handled_sample_percent: int = Field(
+        10, ge=0, le=100, description="自处理抽查比例 / share of self-handled cases sampled"
+    )
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"
     )
@@ -57,6 +69,21 @@ class Settings(BaseSettings):
                 "生产模式不能使用默认或过短的密钥，请设置 CHENGYUN_SECRET_KEY（至少32个字符）/ "
                 "production mode refuses the default or a short secret: set CHENGYUN_SECRET_KEY "
                 "to a random string of at least 32 characters"
+            )
+        known = {
+            "patrol",
+            "video_ai",
+            "citizen_qr",
+            "hotline",
+            "police_diversion",
+            "district",
+            "inspection",
+        }
+        unknown = sorted(set(self.manual_register_channels) - known)
+        if unknown:
+            raise ValueError(
+                f"CHENGYUN_MANUAL_REGISTER_CHANNELS 含未知渠道 / unknown channel(s) {unknown}; "
+                f"choose from {sorted(known)}"
             )
         if not self.day_start < self.day_end:
             raise ValueError(

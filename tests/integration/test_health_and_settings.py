@@ -58,3 +58,23 @@ def test_working_day_must_start_before_it_ends() -> None:
 def test_default_database_is_sqlite_under_the_data_dir(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/chengyun.sqlite3"
+
+
+def test_intake_policy_comes_from_settings(tmp_path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        manual_register_channels=["citizen_qr", "hotline"],
+        duplicate_radius_m=80,
+        self_handled_sample_percent=0,
+    )
+    policy = Platform(settings).cases.policy
+    assert {c.value for c in policy.auto_register} == {
+        "patrol",
+        "video_ai",
+        "police_diversion",
+        "district",
+        "inspection",
+    }
+    assert policy.duplicate_radius_m == 80 and policy.self_handled_sample_percent == 0
+    with pytest.raises(ValidationError, match="unknown channel"):
+        Settings(manual_register_channels=["fax"])

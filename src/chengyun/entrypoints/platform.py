@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from chengyun.adapters.photos import PhotoStore
 from chengyun.adapters.taxonomy_file import load_default_taxonomy
 from chengyun.clock import Clock, SystemClock
 from chengyun.config import Settings
+from chengyun.domain.cases import Channel
 from chengyun.domain.territory import Location, Territory
 from chengyun.domain.working_time import WorkingCalendar
 from chengyun.services.cases import CaseEnvironment, IntakePolicy
@@ -65,5 +67,12 @@ class Platform:
             calendar=self.calendar,
             locator=self,
             default_taxonomy=load_default_taxonomy(),
-            policy=IntakePolicy(auto_dispatch_all=self.settings.auto_dispatch_all),
+            policy=IntakePolicy(
+                auto_register=frozenset(Channel)
+                - {Channel(c) for c in self.settings.manual_register_channels},
+                auto_dispatch_all=self.settings.auto_dispatch_all,
+                duplicate_radius_m=self.settings.duplicate_radius_m,
+                duplicate_window=timedelta(hours=self.settings.duplicate_window_hours),
+                self_handled_sample_percent=self.settings.self_handled_sample_percent,
+            ),
         )
