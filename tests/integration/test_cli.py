@@ -114,5 +114,13 @@ def test_demo_without_serving_builds_a_fresh_database(
     code, output = run("demo", "--data-dir", str(data_dir), "--no-serve")
     assert code == 0, output
     assert "34 units (19 key)" in output and "/api/v1/duty" in output
+    assert "24 sample cases" in output
     assert not (data_dir / "stale.txt").exists()
     assert (data_dir / "chengyun.sqlite3").exists()
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(data_dir / "chengyun.sqlite3")) as db:
+        statuses = dict(db.execute("SELECT status, count(*) FROM cases GROUP BY status"))
+    assert sum(statuses.values()) == 24
+    assert statuses.get("dispatched", 0) >= 10  # placed, classified and sent to someone

@@ -107,6 +107,32 @@ def serve(
 
 
 @app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes")] = 1.0,
+) -> None:
+    """SLA sweep (warn, escalate) and outbox delivery / 后台任务：超时预警、升级、消息投递."""
+    from chengyun.entrypoints.worker import run, run_once
+    from chengyun.services.delivery import RecordingSender
+
+    with _platform() as platform:
+        _require_schema(platform)
+        if once:
+            done = run_once(platform, RecordingSender())
+            out.print(
+                f"✓ 扫描 / swept {done.sweep.looked_at} (warned {done.sweep.warned}, escalated "
+                f"{done.sweep.escalated}); 投递 / delivered {done.delivery.delivered}, failed "
+                f"{done.delivery.failed}"
+            )
+            return
+        out.print(f"worker running every {interval:g} s — Ctrl+C to stop / 按 Ctrl+C 停止")
+        try:
+            run(platform, interval=interval)
+        except KeyboardInterrupt:
+            out.print("stopped / 已停止")
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="listen port")] = 8000,
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
@@ -114,11 +140,13 @@ def demo(
         ".demo-data"
     ),
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
+    cases: Annotated[int, typer.Option(help="sample cases reported at start")] = 24,
 ) -> None:
     """A fresh demo sub-district on SQLite, then serve it / 演示街道."""
     import uvicorn
 
     from chengyun.adapters.db.engine import upgrade
+    from chengyun.demo.cases import seed_cases
     from chengyun.demo.loader import load_demo
     from chengyun.entrypoints.api.app import create_app
 
@@ -133,17 +161,31 @@ def demo(
     ):
         upgrade(platform.engine)
         loaded = load_demo(platform.uow())
+        with platform.uow() as uow:
+            territory, roster = uow.territory.get(), uow.forces.roster()
+        assert territory is not None
+        seeded = seed_cases(platform.uow, platform.cases, territory, roster, count=cases)
     base = f"http://{host}:{port}"
     out.print(
         f"✓ 演示街道已就绪 / demo sub-district ready: {loaded.grids} grids, {loaded.units} units "
-        f"({loaded.key_units} key), {loaded.people} people, {loaded.assignments} assignments\n"
+        f"({loaded.key_units} key), {loaded.people} people, {loaded.assignments} assignments, "
+        f"{seeded} sample cases\n"
         f"  数据库 database: {url}\n"
         f"  API 文档 docs:   {base}/docs\n"
         f"  管理单元 units:  {base}/api/v1/territory/units\n"
-        f"  值班 duty:       {base}/api/v1/duty"
+        f"  值班 duty:       {base}/api/v1/duty\n"
+        f"  案件 cases:      {base}/api/v1/cases?open=true"
     )
     if serve_:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        from chengyun.entrypoints.platform import Platform
+        from chengyun.entrypoints.worker import start_in_background
+
+        platform = Platform(settings)
+        stop = start_in_background(platform)  # the demo runs its worker in-process
+        try:
+            uvicorn.run(create_app(platform=platform), host=host, port=port, log_level="info")
+        finally:
+            stop.set()
 
 
 @territory_app.command("import")
@@ -257,6 +299,122 @@ def forces_export(
             roster = Roster((), ()) if template else uow.forces.roster()
     file.write_bytes(roster_to_xlsx(roster, territory, shift or list(Shift)))
     out.print(f"✓ 已导出 / exported {len(roster.people)} people to {file}")
+
+
+taxonomy_app = typer.Typer(
+    help="分类 / Case taxonomy and rules (.xlsx or .json).", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
+TAXONOMY_FORMATS = (".xlsx", ".json")
+
+
+def _taxonomy_format(file: Path) -> str:
+    suffix = file.suffix.lower()
+    if suffix not in TAXONOMY_FORMATS:
+        err.print(
+            f"[bold red]✗ {file}: 文件须为 .xlsx 或 .json / the file must end in .xlsx or .json[/]"
+        )
+        raise typer.Exit(code=1)
+    return suffix
+
+
+def _taxonomy_summary(kinds: list[str]) -> str:
+    """``kinds``: the kind of every subclass (``component`` / ``event``)."""
+    return (
+        f"{len(kinds)} subclasses ({kinds.count('component')} components, "
+        f"{kinds.count('event')} events)"
+    )
+
+
+@taxonomy_app.command("export")
+def taxonomy_export(
+    file: Annotated[Path, typer.Argument(help="the .xlsx or .json to write")],
+    default: Annotated[
+        bool, typer.Option("--default", help="the shipped default, not the one in force")
+    ] = False,
+) -> None:
+    """Export the taxonomy in force (or the shipped default) / 导出分类."""
+    from chengyun.adapters.spreadsheets.taxonomy_xlsx import taxonomy_to_xlsx
+    from chengyun.adapters.taxonomy_file import (
+        default_taxonomy_json,
+        load_default_taxonomy,
+        taxonomy_to_json,
+    )
+    from chengyun.services.taxonomy import current_taxonomy
+
+    suffix = _taxonomy_format(file)
+    taxonomy = load_default_taxonomy()
+    if not default:
+        with _platform() as platform:
+            _require_schema(platform)
+            taxonomy = current_taxonomy(platform.uow(), taxonomy)
+    if suffix == ".xlsx":
+        file.write_bytes(taxonomy_to_xlsx(taxonomy))
+    else:
+        shipped = default_taxonomy_json() if default else {}
+        document = taxonomy_to_json(
+            taxonomy, source=shipped.get("source"), version=shipped.get("version")
+        )
+        file.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    out.print(
+        f"✓ 已导出 / exported {_taxonomy_summary([s.kind.value for s in taxonomy])} to {file}"
+    )
+
+
+@taxonomy_app.command("import")
+def taxonomy_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='the .xlsx (sheet "分类 Taxonomy") or .json ({"subclasses": [...]})',
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+) -> None:
+    """Replace the taxonomy (all or nothing) / 导入分类."""
+    from chengyun.adapters.spreadsheets.taxonomy_xlsx import taxonomy_from_xlsx
+    from chengyun.adapters.taxonomy_file import load_default_taxonomy, taxonomy_from_json
+    from chengyun.services.taxonomy import replace_taxonomy
+
+    suffix = _taxonomy_format(file)
+    data: object = None
+    if suffix == ".json":
+        try:
+            data = json.loads(file.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            err.print(f"[bold red]✗ {file}: 不是有效的JSON / not valid JSON: {exc}[/]")
+            raise typer.Exit(code=1) from exc
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            taxonomy = (
+                taxonomy_from_json(data)
+                if suffix == ".json"
+                else taxonomy_from_xlsx(file.read_bytes())
+            )
+            replace_taxonomy(platform.uow(), taxonomy, default=load_default_taxonomy())
+        except DomainError as error:
+            raise _fail(error) from error
+    out.print(f"✓ 已导入 / imported {_taxonomy_summary([s.kind.value for s in taxonomy])}")
+
+
+@taxonomy_app.command("reset")
+def taxonomy_reset() -> None:
+    """Put the shipped default taxonomy back in force / 恢复默认分类."""
+    from chengyun.adapters.taxonomy_file import load_default_taxonomy
+    from chengyun.services.taxonomy import reset_taxonomy
+
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            taxonomy = reset_taxonomy(platform.uow(), load_default_taxonomy())
+        except DomainError as error:
+            raise _fail(error) from error
+    out.print(
+        f"✓ 已恢复默认分类 / the shipped taxonomy is in force: {_taxonomy_summary([s.kind.value for s in taxonomy])}"
+    )
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from chengyun.entrypoints.api.v1 import cases, duty, forces, health, territory
+from chengyun.entrypoints.api.v1 import cases, duty, forces, health, taxonomy, territory
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(health.router)
@@ -10,3 +10,4 @@ router.include_router(territory.router)
 router.include_router(forces.router)
 router.include_router(duty.router)
 router.include_router(cases.router)
+router.include_router(taxonomy.router)
