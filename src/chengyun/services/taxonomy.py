@@ -105,6 +105,7 @@ def replace_taxonomy(uow: UnitOfWork, taxonomy: Taxonomy, *, default: Taxonomy) 
     taxonomy: while nothing is stored it is the one in force, so its subclasses that
     cases use are protected as well."""
     with uow:
+        uow.taxonomy.lock()
         _store(uow, taxonomy, default)
         uow.commit()
     return taxonomy
@@ -121,6 +122,7 @@ def save_subclass(uow: UnitOfWork, default: Taxonomy, subclass: Subclass) -> Sub
             problems,
         )
     with uow:
+        uow.taxonomy.lock()
         subclasses = list(_in_force(uow, default))
         codes = [s.code for s in subclasses]
         if subclass.code in codes:

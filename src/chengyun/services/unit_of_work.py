@@ -52,6 +52,10 @@ class TaxonomyRepository(Protocol):
 
     def replace(self, taxonomy: Taxonomy) -> None: ...
 
+    def lock(self) -> None:
+        """Serialise edits of the taxonomy until the transaction ends."""
+        ...
+
 
 class CaseRepository(Protocol):
     def next_sequence(self, prefix: str) -> int:

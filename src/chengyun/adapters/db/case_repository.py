@@ -523,6 +523,12 @@ class SqlTaxonomyRepository:
             subclasses.append(subclass)
         return Taxonomy(tuple(subclasses))
 
+    def lock(self) -> None:
+        # SQLite has one writer at a time; PostgreSQL needs an explicit lock so that two
+        # edits read-modify-write one after the other instead of losing one of them.
+        if self.connection.dialect.name == "postgresql":
+            self.connection.execute(sa.text("SELECT pg_advisory_xact_lock(7242001)"))
+
     def replace(self, taxonomy: Taxonomy) -> None:
         self.connection.execute(t.taxonomy_subclasses.delete())
         self.connection.execute(
