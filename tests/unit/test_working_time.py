@@ -68,3 +68,15 @@ def test_calendar_knows_the_rollout_year() -> None:
     assert CAL.knows(date(2020, 6, 1))
     assert all(isinstance(d, date) for d in list(CAL.holidays)[:3])
     assert timedelta(0) == CHINA_TZ.utcoffset(None) - timedelta(hours=8)
+
+
+def test_an_unknown_year_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    from chengyun.adapters import calendar as adapter
+
+    adapter._warned.discard(2099)
+    with caplog.at_level("WARNING"):
+        adapter.warn_if_unknown(CAL, date(2099, 3, 1))
+        adapter.warn_if_unknown(CAL, date(2099, 4, 1))
+        adapter.warn_if_unknown(CAL, date(2020, 6, 1))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "2099" in messages[0] and "chinesecalendar" in messages[0]

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from chengyun.adapters.calendar import warn_if_unknown
 from chengyun.adapters.geo.crs import Crs, to_wgs84
 from chengyun.adapters.geo.index import check_position
 from chengyun.domain.case_clocks import Clocks
@@ -463,6 +464,7 @@ async def create_case(
                 )
             ],
         )
+    warn_if_unknown(platform.calendar, (report.observed_at or platform.clock.now()).date())
     try:
         result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
     except DuplicateKey:
