@@ -26,7 +26,7 @@ from chengyun.domain.cases import (
 )
 from chengyun.domain.errors import Conflict, Problem
 from chengyun.domain.sla import Light
-from chengyun.domain.taxonomy import CaseKind, Taxonomy, Urgency
+from chengyun.domain.taxonomy import CaseKind, Stage, Taxonomy, Urgency
 from chengyun.services.records import (
     CaseFilter,
     CaseRecord,
@@ -98,6 +98,7 @@ def _case_row(record: CaseRecord) -> dict[str, Any]:
         "extra": plain(record.extra),
     }
     return {
+        **_facts(record),
         "number": case.number,
         "kind": case.kind.value,
         "subclass": case.subclass,
@@ -127,6 +128,37 @@ def _case_row(record: CaseRecord) -> dict[str, Any]:
         "version": case.version,
         "state": state,
     }
+
+
+def _facts(record: CaseRecord) -> dict[str, Any]:
+    """What the measures read, one row per case: first discovery, counters, stage times."""
+    case = record.case
+    found = [(case.reported_at, case.channel.value)]
+    for duplicate in case.duplicates:
+        at = duplicate.get("reported_at")
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at)
+        if isinstance(at, datetime):
+            found.append((at, str(duplicate.get("channel"))))
+    first_at, first_channel = min(found, key=lambda f: f[0])
+    checks = [e for e in case.events if e.action is Action.CHECK]
+    facts: dict[str, Any] = {
+        "first_channel": first_channel,
+        "first_found_at": first_at,
+        "responsible": record.extra.get("responsible"),
+        "dispatches": sum(1 for e in case.events if e.action is Action.DISPATCH),
+        "returns": case.returns,
+        "reworks": case.reworks,
+        "extensions": case.extensions,
+        "checks": len(checks),
+        "failed_checks": sum(1 for e in checks if not e.data.get("passed")),
+    }
+    for stage in Stage:
+        clock = record.clocks.stages.get(stage)
+        facts[f"{stage.value}_started_at"] = clock.deadline.started_at if clock else None
+        facts[f"{stage.value}_due_at"] = clock.deadline.due_at if clock else None
+        facts[f"{stage.value}_done_at"] = clock.done_at if clock else None
+    return facts
 
 
 def _event_row(case_id: int, e: CaseEvent) -> dict[str, Any]:

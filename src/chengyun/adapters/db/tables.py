@@ -155,6 +155,22 @@ cases = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("state", sa.JSON, nullable=False),
+    # Facts for the measures (考核指标), kept up to date on every save so that the
+    # measures are set-based SQL over one row per case.
+    sa.Column("first_channel", sa.String(20)),
+    sa.Column("first_found_at", UtcDateTime()),
+    sa.Column("responsible", sa.String(30)),
+    sa.Column("dispatches", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("returns", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reworks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("extensions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("checks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed_checks", sa.Integer, nullable=False, server_default="0"),
+    *(
+        sa.Column(f"{stage}_{what}", UtcDateTime())
+        for stage in ("register", "dispatch", "accept", "arrive", "handle", "check")
+        for what in ("started_at", "due_at", "done_at")
+    ),
 )
 sa.Index("ix_cases_status", cases.c.status)
 sa.Index("ix_cases_grid_status", cases.c.grid_code, cases.c.status)
