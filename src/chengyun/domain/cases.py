@@ -5,25 +5,41 @@ with the side roads (return, extension, hold, void, merge, rework, reopen, escal
 joint handling, consultation). Every action is checked against the case's status and the
 actor's capabilities, is recorded as exactly one event, and takes its time as a parameter.
 
-State table (status × action → status; ``=`` leaves the status unchanged)::
+State table (``=``: the status does not change; who may act in brackets)::
 
-    reported    register → registered   reject → rejected   merge → merged
-    registered  dispatch → dispatched   merge → merged      hold → on_hold
-    dispatched  accept → accepted       return → registered  dispatch → dispatched
-                hold → on_hold
-    accepted    arrive → on_scene       handle → handled    return → registered
-                dispatch → dispatched   hold → on_hold      request_extension =
-    on_scene    handle → handled        dispatch → dispatched  hold → on_hold
-                request_extension =
-    handled     check(passed) → checked   check(failed) → dispatched (rework, same assignee)
-    checked     close → closed
-    on_hold     resume → the status it was held from
-    closed      reopen → registered
-    any open    void = (request)   approve_void → voided | =   consult =   decide =
-    (not reported)  escalate = (one rung up the ladder)
-    registered…on_scene  start_joint =      joint cases: contribute =
-    accepted/on_scene with a request pending: approve_extension =
-    rejected, voided, merged, forwarded: nothing
+    from                  action (parameters)                 [who]                to
+    reported              register                            [centre, system]     registered
+                          reject (reason, reason_kind)        [centre]             rejected
+    reported, registered  merge (into)                        [centre, system]     merged
+    registered            dispatch (assignee)                 [centre, system]     dispatched
+    dispatched…on_scene   dispatch (assignee) = reassign      [centre]             dispatched
+    dispatched            accept                              [assignee]           accepted
+    dispatched, accepted  return (reason)                     [assignee]           registered
+    accepted              arrive (position)                   [assignee]           on_scene
+    accepted, on_scene    handle (note, photos)               [assignee]           handled
+                          request_extension (minutes, reason) [assignee]           =
+                          approve_extension (approved)        [approver*]          =
+    handled               check (passed=True)                 [not a handler]      checked
+                          check (passed=False): rework        [not a handler]      dispatched
+    checked               close                               [centre, system; not a handler]
+                                                                                   closed
+    registered…on_scene   hold (reason)                       [approver*]          on_hold
+    on_hold               resume                              [approver*]          held-from status
+    closed                reopen (reason)                     [centre]             registered
+    registered…on_scene   start_joint (lead, partners)        [approver*]          =
+    any open (joint)      contribute (department, note)       [a person]           =
+    any open              void (reason): a request            [centre, approver,   =
+                                                               assignee, reporter]
+                          approve_void (approved)             [approver*, not the requester]
+                                                                                   voided | =
+                          consult (note)                      [approver*]          =
+                          decide (decision, follow_ups)       [approver*]          =
+    any open but reported escalate (reason unless automatic)  [centre, approver,   =
+                                                               assignee, system]
+    rejected, voided, merged, forwarded: nothing.
+
+``approver*`` is an approver or the command centre, never the system; nobody approves
+their own request.
 
 The assignee (处置人) is ``None`` exactly when the case is reported, registered, held from
 registered, or in a terminal status (the last assignee stays on the events and, if they
