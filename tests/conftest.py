@@ -30,6 +30,8 @@ from chengyun.domain.territory import Territory
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import issue_token, provision_accounts
+from chengyun.services.records import NewAccount
 
 PG_URL = os.environ.get(
     "CHENGYUN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -109,9 +111,41 @@ def platform(db: Engine, clock: DrivenClock, tmp_path: Path) -> Platform:
     return Platform(settings, clock=clock, engine_override=db)
 
 
+def _token_for(platform: Platform, username: str, **new: str) -> dict[str, str]:
+    with platform.uow() as uow:
+        account = uow.accounts.by_username(username)
+    if account is None:
+        provision_accounts(platform.uow(), platform.clock, [NewAccount(username, None, **new)])
+        with platform.uow() as uow:
+            account = uow.accounts.by_username(username)
+    assert account is not None, username
+    raw, _ = issue_token(platform.uow(), platform.clock, account, "test")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.fixture
+def anonymous(platform: Platform) -> Iterator[TestClient]:
+    """A client that has not signed in."""
+    with TestClient(create_app(platform=platform), raise_server_exceptions=False) as client:
+        yield client
+
+
 @pytest.fixture
 def client(platform: Platform) -> Iterator[TestClient]:
+    """A client signed in as an administrator; ``client.headers_for(username)`` gives the headers
+    of another account (a demo person's number, ``gateway``, ``assessor``…)."""
+    cache: dict[str, dict[str, str]] = {}
+
+    def auth(username: str) -> dict[str, str]:
+        if username not in cache:
+            cache[username] = _token_for(platform, username)
+        return cache[username]
+
     with TestClient(create_app(platform=platform), raise_server_exceptions=False) as client:
+        client.headers.update(
+            _token_for(platform, "test-admin", role="administrator", scope_kind="sub_district")
+        )
+        client.headers_for = auth  # type: ignore[attr-defined]
         yield client
 
 
@@ -127,6 +161,6 @@ def demo_territory(demo_geojson: dict) -> Territory:
 
 @pytest.fixture
 def demo(platform: Platform) -> Platform:
-    """A platform holding the demo sub-district (territory and forces)."""
-    load_demo(platform.uow())
+    """A platform holding the demo sub-district (territory, forces, accounts)."""
+    load_demo(platform.uow(), platform.clock)
     return platform

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from typing import Any
@@ -13,6 +14,7 @@ G1 = "310118002900001"
 CENTRE = (121.110, 31.150)  # WGS-84, inside grid 1 (live since 2020-06-01)
 OPERATOR = "YPC-ZB01"
 COMMANDER = "YPC-ZH01"
+GATEWAY = "gateway"
 
 
 def png(width: int = 2, height: int = 2) -> bytes:
@@ -55,3 +57,27 @@ def files(*images: bytes) -> list[tuple[str, tuple[str, io.BytesIO, str]]]:
     return [
         ("photos", (f"p{i}.png", io.BytesIO(data), "image/png")) for i, data in enumerate(images)
     ]
+
+
+def as_reporter(client: TestClient, body: dict[str, Any]) -> dict[str, str]:
+    """Reports come from the reporter's own account, or from the integration gateway."""
+    auth = client.headers_for  # type: ignore[attr-defined]
+    return dict(auth(body.get("reporter") or GATEWAY))
+
+
+def submit(client: TestClient, body: dict[str, Any], key: str | None = None, **kwargs: Any):
+    """POST /api/v1/cases as the reporter (JSON, or multipart when ``files`` are given)."""
+    headers = as_reporter(client, body)
+    if key:
+        headers["Idempotency-Key"] = key
+    if "files" in kwargs:
+        return client.post(
+            "/api/v1/cases", data={"case": json.dumps(body)}, headers=headers, **kwargs
+        )
+    return client.post("/api/v1/cases", json=body, headers=headers, **kwargs)
+
+
+def do(client: TestClient, case_id: int, action: str, actor: str, **body: Any):
+    """An action on a case by the person ``actor``."""
+    auth = client.headers_for  # type: ignore[attr-defined]
+    return client.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=auth(actor))

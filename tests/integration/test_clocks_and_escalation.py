@@ -17,7 +17,8 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.worker import run_once
 from chengyun.services.cases import ReportCommand, act, report_case, sweep
 from chengyun.services.delivery import RecordingSender, deliver_outbox
-from tests.factories import CENTRE, COMMANDER, OPERATOR, patrol_member, report
+from tests.factories import CENTRE, COMMANDER, OPERATOR, patrol_member, report, submit
+from tests.factories import do as act_on
 
 LADDER = ["department_line", "deputy_grid_chief", "grid_chief", "command_centre", "district"]
 
@@ -137,41 +138,36 @@ def test_the_worker_pass_and_a_failing_peer(
 def test_duplicates_video_alerts_merge_others_are_offered(
     client: TestClient, demo: Platform
 ) -> None:
-    first = client.post("/api/v1/cases", json=report(reporter=patrol_member(client))).json()
+    first = submit(client, report(reporter=patrol_member(client))).json()
     near = {"lng": CENTRE[0] + 0.0001, "lat": CENTRE[1], "crs": "wgs84"}
-    alert_answer = client.post("/api/v1/cases", json=report(channel="video_ai", position=near))
+    alert_answer = submit(client, report(channel="video_ai", position=near))
     assert alert_answer.status_code == 201, alert_answer.text
     alert = alert_answer.json()
     assert alert["status"] == "merged"
     original = client.get(f"/api/v1/cases/{first['id']}").json()
     assert [d["channel"] for d in original["duplicates"]] == ["video_ai"]
-    citizen = client.post("/api/v1/cases", json=report(channel="citizen_qr", position=near)).json()
+    citizen = submit(client, report(channel="citizen_qr", position=near)).json()
     assert citizen["status"] == "reported"
     assert citizen["possible_duplicates"][0]["id"] == first["id"]
     merged = client.post(
         f"/api/v1/cases/{citizen['id']}/actions/merge",
         json={"into": first["id"]},
-        headers={"X-Actor": OPERATOR},
+        headers=client.headers_for(OPERATOR),
     )
     assert merged.status_code == 200, merged.text
     assert merged.json()["status"] == "merged"
     original = client.get(f"/api/v1/cases/{first['id']}").json()
     assert [d["channel"] for d in original["duplicates"]] == ["video_ai", "citizen_qr"]
     far = {"lng": CENTRE[0] + 0.002, "lat": CENTRE[1], "crs": "wgs84"}  # ~190 m away
-    assert (
-        client.post("/api/v1/cases", json=report(channel="video_ai", position=far)).json()["status"]
-        == "dispatched"
-    )
+    assert submit(client, report(channel="video_ai", position=far)).json()["status"] == "dispatched"
 
 
 def test_joint_handling_and_consultation(client: TestClient, demo: Platform) -> None:
-    case = client.post("/api/v1/cases", json=report(reporter=patrol_member(client))).json()
+    case = submit(client, report(reporter=patrol_member(client))).json()
     cid = case["id"]
 
     def do(action: str, actor: str, **body):
-        return client.post(
-            f"/api/v1/cases/{cid}/actions/{action}", json=body, headers={"X-Actor": actor}
-        )
+        return act_on(client, cid, action, actor, **body)
 
     joint = do("start_joint", OPERATOR, lead="urban_management", partners=["market", "police"])
     assert joint.status_code == 200, joint.text

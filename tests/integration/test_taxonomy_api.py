@@ -62,6 +62,7 @@ def report_e0102(client: TestClient) -> dict[str, Any]:
             "reporter": reporter,
             "observed_at": "2020-06-24T09:20:00+08:00",
         },
+        headers=client.headers_for(reporter),  # type: ignore[attr-defined]
     )
     assert answer.status_code == 201, answer.text
     case: dict[str, Any] = answer.json()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
@@ -111,26 +112,24 @@ def test_bad_files_give_errors_not_tracebacks(env: Path) -> None:
     assert len(now["subclasses"]) == len(load_default_taxonomy())
 
 
-def test_a_subclass_that_cases_use_cannot_be_dropped(env: Path, demo: Platform) -> None:
-    from fastapi.testclient import TestClient
-
-    from chengyun.entrypoints.api.app import create_app
-
-    with TestClient(create_app(platform=demo)) as client:
-        reporter = client.get(
-            "/api/v1/people", params={"post": "patrol", "grid": "310118002900001", "limit": 1}
-        ).json()["items"][0]["number"]
-        answer = client.post(
-            "/api/v1/cases",
-            json={
-                "channel": "patrol",
-                "subclass": "E0102",
-                "position": {"lng": 121.110, "lat": 31.150},
-                "reporter": reporter,
-                "observed_at": "2020-06-24T09:20:00+08:00",
-            },
-        )
-        assert answer.status_code == 201, answer.text
+def test_a_subclass_that_cases_use_cannot_be_dropped(
+    env: Path, demo: Platform, client: TestClient
+) -> None:
+    reporter = client.get(
+        "/api/v1/people", params={"post": "patrol", "grid": "310118002900001", "limit": 1}
+    ).json()["items"][0]["number"]
+    answer = client.post(
+        "/api/v1/cases",
+        json={
+            "channel": "patrol",
+            "subclass": "E0102",
+            "position": {"lng": 121.110, "lat": 31.150},
+            "reporter": reporter,
+            "observed_at": "2020-06-24T09:20:00+08:00",
+        },
+        headers=client.headers_for(reporter),  # type: ignore[attr-defined]
+    )
+    assert answer.status_code == 201, answer.text
     source = env / "taxonomy.json"
     assert run("taxonomy", "export", str(source))[0] == 0
     document = json.loads(source.read_text("utf-8"))

@@ -52,3 +52,17 @@ class Conflict(DomainError):
 
 class OutsideTerritory(InvalidInput):
     """A position lies outside the sub-district (HTTP 422)."""
+
+
+class Unauthorized(DomainError):
+    """Not signed in, or the credentials are wrong (HTTP 401)."""
+
+
+class Forbidden(DomainError):
+    """Signed in, but not allowed (HTTP 403)."""
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts; try again later (HTTP 429)."""
+
+    retry_after: int = 60

@@ -147,7 +147,7 @@ def demo(
 
     from chengyun.adapters.db.engine import upgrade
     from chengyun.demo.cases import seed_cases
-    from chengyun.demo.loader import load_demo
+    from chengyun.demo.loader import DEMO_PASSWORD, load_demo
     from chengyun.entrypoints.api.app import create_app
 
     if data_dir.exists():
@@ -160,7 +160,7 @@ def demo(
         out.status("建立演示数据库 / building the demo database…"),
     ):
         upgrade(platform.engine)
-        loaded = load_demo(platform.uow())
+        loaded = load_demo(platform.uow(), platform.clock)
         with platform.uow() as uow:
             territory, roster = uow.territory.get(), uow.forces.roster()
         assert territory is not None
@@ -174,7 +174,9 @@ def demo(
         f"  API 文档 docs:   {base}/docs\n"
         f"  管理单元 units:  {base}/api/v1/territory/units\n"
         f"  值班 duty:       {base}/api/v1/duty\n"
-        f"  案件 cases:      {base}/api/v1/cases?open=true"
+        f"  案件 cases:      {base}/api/v1/cases?open=true\n"
+        f"  登录 sign in:    {base}/login — admin, or any person number (e.g. YPC-ZB01, "
+        f"an operator), password [bold]{DEMO_PASSWORD}[/] (demo database only)"
     )
     if serve_:
         from chengyun.entrypoints.platform import Platform
@@ -415,6 +417,93 @@ def taxonomy_reset() -> None:
     out.print(
         f"✓ 已恢复默认分类 / the shipped taxonomy is in force: {_taxonomy_summary([s.kind.value for s in taxonomy])}"
     )
+
+
+audit_app = typer.Typer(help="审计 / The hash-chained audit log.", no_args_is_help=True)
+accounts_app = typer.Typer(help="账号 / Accounts and API tokens.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(accounts_app, name="accounts")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check that no audit record was altered or removed / 校验审计链."""
+    from chengyun.services.accounts import verify_audit
+
+    with _platform() as platform:
+        _require_schema(platform)
+        count, breaks, head = verify_audit(platform.uow())
+    if breaks:
+        err.print(f"[bold red]✗ 审计链断裂 / the audit chain is broken ({len(breaks)} place(s))[/]")
+        for found in breaks:
+            err.print(f"  record {found.record_id}: {found.reason}")
+        raise typer.Exit(code=1)
+    out.print(f"✓ 审计链完整 / audit chain intact: {count} records; head {head or '-'}")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="administrator, operator, system, …")],
+    scope_kind: Annotated[str, typer.Option(help="sub_district, grid, unit, department")] = (
+        "sub_district"
+    ),
+    scope_code: Annotated[str | None, typer.Option(help="the grid/unit/department code")] = None,
+    person: Annotated[str | None, typer.Option(help="the person number (编号) it belongs to")] = (
+        None
+    ),
+    password: Annotated[
+        str | None,
+        typer.Option(help="omit for a system account that only uses tokens", prompt=False),
+    ] = None,
+) -> None:
+    """Create an account / 新建账号."""
+    from chengyun.entrypoints.api.security import Argon2Passwords
+    from chengyun.services.accounts import create_account
+    from chengyun.services.records import NewAccount
+
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            account = create_account(
+                platform.uow(),
+                platform.clock,
+                Argon2Passwords(),
+                "cli",
+                NewAccount(username, None, role, scope_kind, scope_code, person),
+                password,
+            )
+        except DomainError as error:
+            raise _fail(error) from error
+    out.print(f"✓ 账号已建 / account created: {account.username} ({account.role})")
+
+
+@accounts_app.command("token")
+def accounts_token(
+    username: Annotated[str, typer.Argument(help="the account")],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "cli",
+    days: Annotated[float | None, typer.Option(help="lifetime in days; omit: no expiry")] = None,
+) -> None:
+    """Issue an API token for an account and print it once / 签发令牌."""
+    from datetime import timedelta
+
+    from chengyun.services.accounts import issue_token
+
+    with _platform() as platform:
+        _require_schema(platform)
+        with platform.uow() as uow:
+            account = uow.accounts.by_username(username)
+        if account is None:
+            err.print(f"[bold red]✗ 没有账号 {username} / no account {username}[/]")
+            raise typer.Exit(code=1)
+        raw, token = issue_token(
+            platform.uow(),
+            platform.clock,
+            account,
+            name,
+            ttl=timedelta(days=days) if days else None,
+        )
+    out.print(f"token {token.id} for {username}: {raw}")
 
 
 def main() -> None:

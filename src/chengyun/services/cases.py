@@ -526,11 +526,12 @@ def act(
     env: CaseEnvironment,
     case_id: int,
     action: Action,
-    actor_number: str,
+    actor: Actor | str,
     params: Mapping[str, Any],
     expected_version: int | None = None,
 ) -> ActionResult:
-    """Take ``action`` on a case as the person ``actor_number``."""
+    """Take ``action`` on a case as ``actor`` (or the person with that number, whose
+    post gives the capabilities)."""
     with uow:
         record = uow.cases.get(case_id, for_update=True)
         if record is None:
@@ -547,7 +548,8 @@ def act(
                     )
                 ],
             )
-        actor, _person = actor_for(uow, actor_number)
+        if isinstance(actor, str):
+            actor, _person = actor_for(uow, actor)
         rule = _rule(taxonomy_in_force(uow, env), record.case.subclass)
         now = as_china_time(env.clock.now())
         version = record.case.version

@@ -99,3 +99,47 @@ class CaseFilter:
     reported_to: datetime | None = None
     open_only: bool = False
     unassigned: bool | None = None
+    visible_scope: tuple[str, str | None] | None = None
+    """(scope kind, code) of a principal limited to a grid, unit or department."""
+    visible_person: str | None = None
+    """…who also sees the cases they reported or hold."""
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    password_hash: str | None
+    role: str
+    scope_kind: str
+    scope_code: str | None
+    person_number: str | None
+    display_name: str
+    disabled: bool
+    failed_logins: int
+    last_failed_at: datetime | None
+    session_epoch: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    username: str
+    password_hash: str | None
+    role: str
+    scope_kind: str
+    scope_code: str | None = None
+    person_number: str | None = None
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    account_id: int
+    name: str
+    permissions: list[str] | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None

@@ -382,6 +382,13 @@ class SqlCaseRepository:
             conditions.append(c.unassigned == where.unassigned)
         if where.area_code:
             conditions.append(sa.cast(c.area_codes, sa.String).contains(f'"{where.area_code}"'))
+        if where.visible_scope is not None:
+            kind, code = where.visible_scope
+            column = {"grid": c.grid_code, "unit": c.unit_code, "department": c.responsible}[kind]
+            seen = [column == code]
+            if where.visible_person:
+                seen += [c.assignee == where.visible_person, c.reporter == where.visible_person]
+            conditions.append(sa.or_(*seen))
         if where.text:
             pattern = f"%{where.text}%"
             conditions.append(

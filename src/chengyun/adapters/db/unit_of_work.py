@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.engine import Connection, Engine
 
+from chengyun.adapters.db.account_repository import SqlAccountRepository, SqlAuditRepository
 from chengyun.adapters.db.case_repository import (
     SqlCaseRepository,
     SqlOutboxRepository,
@@ -28,6 +29,8 @@ class SqlUnitOfWork:
         self.taxonomy = SqlTaxonomyRepository(self._connection)
         self.cases = SqlCaseRepository(self._connection)
         self.outbox = SqlOutboxRepository(self._connection)
+        self.accounts = SqlAccountRepository(self._connection)
+        self.audit = SqlAuditRepository(self._connection)
         return self
 
     def __exit__(

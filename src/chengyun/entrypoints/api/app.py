@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from chengyun import __version__
 from chengyun.config import Settings
 from chengyun.entrypoints.api import errors
+from chengyun.entrypoints.api.security import RateLimiter, all_routes
 from chengyun.entrypoints.api.v1 import router as v1_router
 from chengyun.entrypoints.platform import Platform
+from chengyun.entrypoints.web import pages
+from chengyun.services.accounts import audit
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 SWAGGER = "/static/vendor/swagger-ui"
@@ -26,32 +29,86 @@ the message says what was wrong and how to fix it, each detail names the place.
 """
 
 
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+QUIET = frozenset({"/api/v1/auth/token"})  # sign-ins audit themselves, with their outcome
+
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+    "object-src 'none'"
+)
+
+
+def install_security_headers(app: FastAPI, production: bool) -> None:
+    """A Content-Security-Policy without inline scripts, and the usual hardening headers."""
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
+        if production:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def _template(request: Request) -> str:
+    """The matched route's path template (``/api/v1/cases/{case_id}``), else the path."""
+    routes = request.app.state.__dict__.setdefault("_route_index", all_routes(request.app))
+    for info in routes:
+        if (
+            request.method in info.methods
+            and info.path_regex is not None
+            and (info.path_regex.match(request.url.path))
+        ):
+            return str(info.path)
+    return request.url.path
+
+
+def install_audit(app: FastAPI, platform: Platform) -> None:
+    """Every change that succeeded goes into the hash-chained audit log: who, what, when."""
+
+    @app.middleware("http")
+    async def audit_changes(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if request.method in UNSAFE and response.status_code < 400:
+            template = _template(request)
+            if template not in QUIET:
+                principal = getattr(request.state, "principal", None)
+                actor = principal.username if principal else "anonymous"
+                await run_in_threadpool(
+                    audit,
+                    platform.uow(),
+                    platform.clock,
+                    actor,
+                    f"{request.method} {template}",
+                    request.url.path,
+                    {"status": response.status_code},
+                )
+        return response
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
     platform = platform or Platform(settings or Settings())
     app = FastAPI(
         title="chengyun 城运",
         version=__version__,
         description=DESCRIPTION,
-        docs_url=None,  # served below from vendored assets: government intranets have no CDN
+        docs_url=None,  # served by the pages from vendored assets: intranets have no CDN
         redoc_url=None,
     )
     app.state.platform = platform
+    app.state.rate_limiter = RateLimiter()
     errors.install(app)
+    install_security_headers(app, production=platform.settings.mode == "production")
+    install_audit(app, platform)
     app.include_router(v1_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="chengyun 城运 — API",
-            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
-        )
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    app.include_router(pages.router)
     return app

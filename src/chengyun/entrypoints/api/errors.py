@@ -15,14 +15,28 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chengyun.domain.errors import Conflict, DomainError, NotFound
+from chengyun.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
 
 def status_for(error: DomainError) -> int:
+    if isinstance(error, Unauthorized):
+        return 401
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, TooManyRequests):
+        return 429
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, Conflict):
@@ -44,10 +58,24 @@ def error_body(error: DomainError) -> dict[str, object]:
     return body
 
 
+def invalid_body(
+    error: ValidationError, prefix: tuple[str, ...] = ("body",)
+) -> RequestValidationError:
+    """A model validated by hand answers like FastAPI's own validation (422, located)."""
+    return RequestValidationError(
+        [{**e, "loc": (*prefix, *e.get("loc", ()))} for e in error.errors()]
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, error: DomainError) -> JSONResponse:
-        return JSONResponse(error_body(error), status_code=status_for(error))
+        headers = {}
+        if isinstance(error, Unauthorized):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(error, TooManyRequests):
+            headers["Retry-After"] = str(error.retry_after)
+        return JSONResponse(error_body(error), status_code=status_for(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -2,12 +2,23 @@
 
 from fastapi import APIRouter
 
-from chengyun.entrypoints.api.v1 import cases, duty, forces, health, taxonomy, territory
+from chengyun.entrypoints.api.v1 import (
+    auth,
+    cases,
+    duty,
+    forces,
+    health,
+    measures,
+    taxonomy,
+    territory,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(health.router)
+router.include_router(auth.router)
 router.include_router(territory.router)
 router.include_router(forces.router)
 router.include_router(duty.router)
 router.include_router(cases.router)
 router.include_router(taxonomy.router)
+router.include_router(measures.router)

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -17,18 +17,28 @@ from starlette.datastructures import UploadFile
 from chengyun.adapters.calendar import warn_if_unknown
 from chengyun.adapters.geo.crs import Crs, to_wgs84
 from chengyun.adapters.geo.index import check_position
+from chengyun.domain.access import (
+    APPROVER_ROLES,
+    CENTRE_ROLES,
+    CaseView,
+    Permission,
+    Principal,
+    ScopeKind,
+    sees_case,
+)
 from chengyun.domain.case_clocks import Clocks
-from chengyun.domain.cases import Action, Channel, allowed_actions
-from chengyun.domain.errors import InvalidInput, NotFound, Problem
+from chengyun.domain.cases import Action, Actor, Channel, allowed_actions
+from chengyun.domain.errors import Forbidden, InvalidInput, NotFound, Problem
 from chengyun.domain.forces import Person
 from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
 from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.errors import invalid_body
+from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import (
     ReportCommand,
     act,
-    actor_for,
     add_photos,
     report_case,
     request_hash,
@@ -37,6 +47,9 @@ from chengyun.services.cases import (
 from chengyun.services.records import CaseFilter, CaseRecord, DuplicateKey, PhotoRecord
 
 router = APIRouter(tags=["cases 案件"])
+Reporter = Annotated[Principal | None, Depends(requires(Permission.CASES_REPORT))]
+Reader = Annotated[Principal | None, Depends(requires(Permission.CASES_READ))]
+Worker = Annotated[Principal | None, Depends(requires(Permission.CASES_ACT))]
 MAX_PHOTOS = 9
 
 
@@ -156,7 +169,7 @@ class CaseDetail(CaseOut):
     stages: list[StageOut]
     notifications: list[NotificationOut]
     photos: list[PhotoOut]
-    allowed_actions: list[str] = Field(description="for the person in X-Actor, if given")
+    allowed_actions: list[str] = Field(description="what the signed-in person may do now")
     joint: dict[str, Any] | None = None
     agenda: list[dict[str, Any]] = []
     duplicates: list[dict[str, Any]] = []
@@ -239,7 +252,67 @@ def _plain(value: Any) -> Any:
     return plain(value)
 
 
-def _detail(platform: Platform, case_id: int, actor: str | None) -> CaseDetail:
+def case_actor(principal: Principal) -> Actor:
+    """The case-domain actor of a signed-in principal: the person, with the capabilities
+    of their role."""
+    number = principal.person_number
+    if number is None:
+        raise Forbidden(
+            "此账号不是人员账号，不能办理案件 / this account is not a person's: sign in as a "
+            "member of the forces to act on cases",
+            [Problem(("account",), principal.username, "no_person")],
+        )
+    return Actor(
+        number, centre=principal.role in CENTRE_ROLES, approver=principal.role in APPROVER_ROLES
+    )
+
+
+def view_of(record: CaseRecord) -> CaseView:
+    case = record.case
+    joint = case.joint or {}
+    departments = (joint.get("lead"), *joint.get("partners", ()))
+    return CaseView(
+        case.grid_code,
+        case.unit_code,
+        case.assignee,
+        case.reporter,
+        record.extra.get("responsible"),
+        tuple(case.handlers),
+        tuple(str(d) for d in departments if d),
+    )
+
+
+def _visible(platform: Platform, principal: Principal, case_id: int) -> CaseRecord:
+    with platform.uow() as uow:
+        record = uow.cases.get(case_id)
+    if record is None:
+        raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+    if not sees_case(principal, view_of(record)):
+        raise Forbidden(
+            "不在您的范围内 / this case is outside your scope",
+            [
+                Problem(
+                    ("case_id",),
+                    f"{principal.role.en} of {principal.scope_kind.value} "
+                    f"{principal.scope_code or ''}".strip(),
+                    "scope",
+                )
+            ],
+        )
+    return record
+
+
+def _visibility(principal: Principal) -> dict[str, Any]:
+    if principal.scope_kind is ScopeKind.SUB_DISTRICT:
+        return {}
+    return {
+        "visible_scope": (principal.scope_kind.value, principal.scope_code),
+        "visible_person": principal.person_number,
+    }
+
+
+def _detail(platform: Platform, case_id: int, principal: Principal) -> CaseDetail:
+    _visible(platform, principal, case_id)
     with platform.uow() as uow:
         record = uow.cases.get(case_id)
         if record is None:
@@ -249,9 +322,8 @@ def _detail(platform: Platform, case_id: int, actor: str | None) -> CaseDetail:
         taxonomy = taxonomy_in_force(uow, platform.cases)
         roster = uow.forces.roster()
         allowed: list[str] = []
-        if actor:
-            who, _ = actor_for(uow, actor)
-            allowed = [a.value for a in allowed_actions(record.case, who)]
+        if principal.person_number and principal.may(Permission.CASES_ACT):
+            allowed = [a.value for a in allowed_actions(record.case, case_actor(principal))]
     names = _Names(platform, taxonomy, {p.number: p for p in roster.people})
     now = platform.clock.now()
     base = render(record, names).model_dump()
@@ -318,13 +390,6 @@ def _detail(platform: Platform, case_id: int, actor: str | None) -> CaseDetail:
 # --- intake ----------------------------------------------------------------------------------
 
 
-def _validation_error(error: ValidationError, prefix: tuple[str, ...]) -> RequestValidationError:
-    errors = []
-    for e in error.errors():
-        errors.append({**e, "loc": (*prefix, *e.get("loc", ()))})
-    return RequestValidationError(errors)
-
-
 async def _read_report(
     request: Request, platform: Platform
 ) -> tuple[CaseIn, list[tuple[str, PhotoRecord]], str]:
@@ -367,7 +432,7 @@ async def _read_report(
     try:
         report = CaseIn.model_validate(data)
     except ValidationError as error:
-        raise _validation_error(error, ("body",)) from error
+        raise invalid_body(error) from error
     if isinstance(data, dict):
         body_for_hash = json.dumps(data, sort_keys=True, ensure_ascii=False).encode() + (
             body_for_hash[len(raw) :] if uploads else b""
@@ -410,6 +475,7 @@ async def _read_report(
 async def create_case(
     request: Request,
     platform: PlatformDep,
+    principal: Reporter,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -420,6 +486,22 @@ async def create_case(
     ] = None,
 ) -> JSONResponse:
     report, uploads, body_hash = await _read_report(request, platform)
+    who = signed_in(principal)
+    if who.person_number:
+        if (
+            report.reporter
+            and report.reporter != who.person_number
+            and (who.role not in CENTRE_ROLES)
+        ):
+            raise Forbidden(
+                "只能以本人名义上报 / you can only report as yourself",
+                [
+                    Problem(
+                        ("body", "reporter"), f"leave it out or use {who.person_number}", "not_you"
+                    )
+                ],
+            )
+        report = report.model_copy(update={"reporter": report.reporter or who.person_number})
     check_position(report.position.lng, report.position.lat)
     lng, lat = to_wgs84(report.position.lng, report.position.lat, report.position.crs)
     ids = [p.id for _, p in uploads]
@@ -487,9 +569,14 @@ async def create_case(
 # --- reading ---------------------------------------------------------------------------------
 
 
-@router.get("/cases", response_model=CasePage, summary="案件列表 / Cases, filtered and paged")
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    summary="案件列表 / Cases, filtered and paged",
+)
 def list_cases(
     platform: PlatformDep,
+    principal: Reader,
     status: Annotated[list[str] | None, Query(description="one or more statuses")] = None,
     open: Annotated[bool, Query(description="only open cases")] = False,
     grid: str | None = None,
@@ -524,6 +611,7 @@ def list_cases(
         reported_to=reported_to,
         open_only=open,
         unassigned=unassigned,
+        **_visibility(signed_in(principal)),
     )
     with platform.uow() as uow:
         total, records = uow.cases.search(where, limit, offset)
@@ -540,11 +628,9 @@ def list_cases(
     summary="案件详情 / One case with its timeline, clocks, notifications and photos",
 )
 def get_case(
-    platform: PlatformDep,
-    case_id: Annotated[int, Path(ge=1)],
-    x_actor: Annotated[str | None, Header(alias="X-Actor", max_length=64)] = None,
+    platform: PlatformDep, principal: Reader, case_id: Annotated[int, Path(ge=1)]
 ) -> CaseDetail:
-    return _detail(platform, case_id, x_actor)
+    return _detail(platform, case_id, signed_in(principal))
 
 
 @router.post(
@@ -558,11 +644,9 @@ def get_case(
 )
 def take_action(
     platform: PlatformDep,
+    principal: Worker,
     case_id: Annotated[int, Path(ge=1)],
     action: Action,
-    x_actor: Annotated[
-        str, Header(alias="X-Actor", max_length=64, description="the acting person's number (编号)")
-    ],
     body: dict[str, Any] | None = None,
     if_match: Annotated[
         str | None, Header(alias="If-Match", description="the case version you saw")
@@ -582,8 +666,10 @@ def take_action(
                 "If-Match 须为版本号 / If-Match must be a version number",
                 [Problem(("header", "If-Match"), "e.g. 7", "format")],
             ) from exc
-    act(platform.uow(), platform.cases, case_id, action, x_actor, params, expected)
-    return _detail(platform, case_id, x_actor)
+    who = signed_in(principal)
+    _visible(platform, who, case_id)
+    act(platform.uow(), platform.cases, case_id, action, case_actor(who), params, expected)
+    return _detail(platform, case_id, who)
 
 
 class PhotosAdded(BaseModel):
@@ -597,8 +683,12 @@ class PhotosAdded(BaseModel):
     summary="追加照片 / Add photos to a case (then name them in an action)",
 )
 async def upload_photos(
-    request: Request, platform: PlatformDep, case_id: Annotated[int, Path(ge=1)]
+    request: Request,
+    platform: PlatformDep,
+    principal: Worker,
+    case_id: Annotated[int, Path(ge=1)],
 ) -> PhotosAdded:
+    _visible(platform, signed_in(principal), case_id)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput(
             "须以 multipart/form-data 上传 / send multipart/form-data",
@@ -649,9 +739,11 @@ async def upload_photos(
 )
 def get_photo(
     platform: PlatformDep,
+    principal: Reader,
     case_id: Annotated[int, Path(ge=1)],
     photo_id: Annotated[str, Path(max_length=64)],
 ) -> FileResponse:
+    _visible(platform, signed_in(principal), case_id)
     with platform.uow() as uow:
         photo = uow.cases.photo(photo_id)
     if photo is None or photo.case_id != case_id:

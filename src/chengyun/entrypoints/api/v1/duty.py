@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from chengyun.adapters.calendar import warn_if_unknown
+from chengyun.domain.access import Permission, Principal, mask_name, mask_phone
 from chengyun.domain.duty import OnDuty
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import Person
 from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.services.duty import load_duty_board
 
 router = APIRouter(tags=["duty 值班"])
@@ -29,12 +32,12 @@ class PersonBrief(BaseModel):
     standby: bool = False
 
 
-def brief(person: Person, standby: bool = False) -> PersonBrief:
+def brief(person: Person, standby: bool = False, contacts: bool = True) -> PersonBrief:
     kind = person.team or person.department
     return PersonBrief(
         number=person.number,
-        name=person.name,
-        phone=person.phone,
+        name=person.name if contacts else mask_name(person.name),
+        phone=person.phone if contacts else mask_phone(person.phone),
         post=person.post.value,
         post_label=person.post.label,
         team=person.team.value if person.team else None,
@@ -44,8 +47,8 @@ def brief(person: Person, standby: bool = False) -> PersonBrief:
     )
 
 
-def briefs(duty: list[OnDuty]) -> list[PersonBrief]:
-    return [brief(o.person, o.standby) for o in duty]
+def briefs(duty: list[OnDuty], contacts: bool = True) -> list[PersonBrief]:
+    return [brief(o.person, o.standby, contacts) for o in duty]
 
 
 class UnitDutyOut(BaseModel):
@@ -85,9 +88,14 @@ class DutyOut(BaseModel):
     grids: list[GridDutyOut]
 
 
-@router.get("/duty", response_model=DutyOut, summary="值班表 / Who is on duty, per grid")
+@router.get(
+    "/duty",
+    response_model=DutyOut,
+    summary="值班表 / Who is on duty, per grid",
+)
 def duty(
     platform: PlatformDep,
+    principal: Annotated[Principal | None, Depends(requires(Permission.DUTY_READ))],
     at: datetime | None = Query(
         None, description="ISO time with offset, e.g. 2020-06-24T21:00:00+08:00; default now"
     ),
@@ -100,25 +108,28 @@ def duty(
             [Problem(("query", "at"), "write it like 2020-06-24T21:00:00+08:00", "timezone")],
         )
     warn_if_unknown(platform.calendar, at.date())
+    contacts = signed_in(principal).may(Permission.CONTACTS)
     board = load_duty_board(platform.uow(), platform.calendar, at)
     return DutyOut(
         at=board.at,
         shift=board.shift.value,
         shift_label=board.shift.label,
-        commander=brief(board.commander) if board.commander else None,
-        operators=briefs(board.operators),
+        commander=brief(board.commander, contacts=contacts) if board.commander else None,
+        operators=briefs(board.operators, contacts),
         grids=[
             GridDutyOut(
                 code=g.grid.code,
                 name=g.grid.name,
                 live=g.live,
                 live_from=g.grid.live_from.isoformat(),
-                chiefs=[brief(p) for p in g.chiefs],
-                deputies=[brief(p) for p in g.deputies],
-                station_chiefs=[brief(p) for p in g.station_chiefs],
-                street=briefs(g.street),
+                chiefs=[brief(p, contacts=contacts) for p in g.chiefs],
+                deputies=[brief(p, contacts=contacts) for p in g.deputies],
+                station_chiefs=[brief(p, contacts=contacts) for p in g.station_chiefs],
+                street=briefs(g.street, contacts),
                 departments=[
-                    DepartmentDutyOut(department=d.value, label=d.label, on_duty=briefs(people))
+                    DepartmentDutyOut(
+                        department=d.value, label=d.label, on_duty=briefs(people, contacts)
+                    )
                     for d, people in g.departments.items()
                 ],
                 units=[
@@ -127,8 +138,8 @@ def duty(
                         name=u.unit.name,
                         kind=u.unit.kind.value,
                         key=u.unit.key,
-                        leader=[brief(p) for p in u.leader],
-                        on_duty=briefs(u.on_duty),
+                        leader=[brief(p, contacts=contacts) for p in u.leader],
+                        on_duty=briefs(u.on_duty, contacts),
                     )
                     for u in g.units
                 ],

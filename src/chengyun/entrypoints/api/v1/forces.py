@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from chengyun.adapters.spreadsheets.forces_xlsx import roster_from_xlsx, roster_to_xlsx
+from chengyun.domain.access import Permission, Principal, mask_name, mask_phone
 from chengyun.domain.errors import InvalidInput, NotFound, Problem
 from chengyun.domain.forces import Assignment, Department, Person, Post, Shift, TeamType
-from chengyun.entrypoints.api.deps import UowDep
+from chengyun.entrypoints.api.deps import PlatformDep, UowDep
+from chengyun.entrypoints.api.security import requires, signed_in
+from chengyun.services.accounts import audit
 from chengyun.services.forces import import_roster, register_person, remove_person
 from chengyun.services.territory import current_territory
 
@@ -60,6 +63,13 @@ def _out(person: Person, assignments: list[Assignment]) -> PersonOut:
     )
 
 
+def masked(person: PersonOut) -> PersonOut:
+    """A person as lists show them to roles that may not see contacts."""
+    return person.model_copy(
+        update={"name": mask_name(person.name), "phone": mask_phone(person.phone)}
+    )
+
+
 def _domain(body: PersonBody, number: str | None = None) -> tuple[Person, list[Assignment]]:
     person = Person(
         number=(number or body.number).strip(),
@@ -81,9 +91,14 @@ class PeoplePage(BaseModel):
     items: list[PersonOut]
 
 
-@router.get("/people", response_model=PeoplePage, summary="人员列表 / People, filtered")
+@router.get(
+    "/people",
+    response_model=PeoplePage,
+    summary="人员列表 / People, filtered",
+)
 def list_people(
     uow: UowDep,
+    principal: Annotated[Principal | None, Depends(requires(Permission.FORCES_READ))],
     grid: str | None = Query(None, description="assigned in this grid (or one of its units)"),
     unit: str | None = None,
     post: Post | None = None,
@@ -120,21 +135,40 @@ def list_people(
         if (grid or unit or shift) and not places:
             continue
         selected.append(_out(person, mine))
-    return PeoplePage(total=len(selected), items=selected[offset : offset + limit])
+    page = selected[offset : offset + limit]
+    if not signed_in(principal).may(Permission.CONTACTS):
+        page = [masked(p) for p in page]
+    return PeoplePage(total=len(selected), items=page)
 
 
-@router.get("/people/{number}", response_model=PersonOut, summary="人员 / One person")
-def get_person(number: str, uow: UowDep) -> PersonOut:
+@router.get(
+    "/people/{number}",
+    response_model=PersonOut,
+    summary="人员 / One person",
+)
+def get_person(
+    number: str,
+    platform: PlatformDep,
+    uow: UowDep,
+    principal: Annotated[Principal | None, Depends(requires(Permission.FORCES_READ))],
+) -> PersonOut:
+    """Full name and phone for roles that may see contacts (each view is audited);
+    masked for the others."""
     with uow:
         person = uow.forces.get(number)
         assignments = uow.forces.assignments_of(number)
     if person is None:
         raise NotFound(f"没有编号为 {number} 的人员 / no person numbered {number}")
+    who = signed_in(principal)
+    if not who.may(Permission.CONTACTS):
+        return masked(_out(person, assignments))
+    audit(platform.uow(), platform.clock, who.username, "contact.view", f"person:{number}")
     return _out(person, assignments)
 
 
 @router.post(
     "/people",
+    dependencies=[Depends(requires(Permission.FORCES_WRITE))],
     response_model=PersonOut,
     status_code=201,
     summary="登记人员 / Register a person with their assignments",
@@ -147,6 +181,7 @@ def create_person(body: PersonBody, uow: UowDep) -> PersonOut:
 
 @router.put(
     "/people/{number}",
+    dependencies=[Depends(requires(Permission.FORCES_WRITE))],
     response_model=PersonOut,
     summary="修改人员 / Update a person and replace their assignments",
 )
@@ -161,7 +196,12 @@ def update_person(number: str, body: PersonBody, uow: UowDep) -> PersonOut:
     return _out(person, assignments)
 
 
-@router.delete("/people/{number}", status_code=204, summary="删除人员 / Remove a person")
+@router.delete(
+    "/people/{number}",
+    dependencies=[Depends(requires(Permission.FORCES_WRITE))],
+    status_code=204,
+    summary="删除人员 / Remove a person",
+)
 def delete_person(number: str, uow: UowDep) -> Response:
     remove_person(uow, number)
     return Response(status_code=204)
@@ -169,6 +209,7 @@ def delete_person(number: str, uow: UowDep) -> Response:
 
 @router.get(
     "/forces.xlsx",
+    dependencies=[Depends(requires(Permission.CONTACTS))],
     summary="导出力量表 / Export the day and night tables (.xlsx)",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}}},
@@ -197,6 +238,7 @@ class RosterImported(BaseModel):
 
 @router.post(
     "/forces.xlsx",
+    dependencies=[Depends(requires(Permission.FORCES_WRITE))],
     response_model=RosterImported,
     summary="导入力量表 / Import the day and/or night tables (.xlsx, all or nothing)",
     responses={422: {"description": "every problem as sheet / row / column / message"}},

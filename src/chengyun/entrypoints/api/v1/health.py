@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from chengyun.domain.access import Permission
 from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.security import requires
 
 router = APIRouter(tags=["health 健康检查"])
 
@@ -19,6 +21,7 @@ class Health(BaseModel):
 
 @router.get(
     "/health",
+    dependencies=[Depends(requires(Permission.PUBLIC))],
     response_model=Health,
     responses={503: {"model": Health, "description": "a dependency is down; the field says which"}},
     summary="服务健康 / Service health",

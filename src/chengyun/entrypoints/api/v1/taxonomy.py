@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Query, Response, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Query, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from chengyun.adapters.spreadsheets.taxonomy_xlsx import taxonomy_from_xlsx, taxonomy_to_xlsx
@@ -17,9 +17,11 @@ from chengyun.adapters.taxonomy_file import (
     subclass_to_mapping,
     taxonomy_from_json,
 )
+from chengyun.domain.access import Permission
 from chengyun.domain.errors import InvalidInput, NotFound, Problem
 from chengyun.domain.taxonomy import CaseKind, Sector, Stage, Subclass, Taxonomy, TimeUnit, Urgency
 from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.security import requires
 from chengyun.services.taxonomy import current_taxonomy, replace_taxonomy, save_subclass
 
 router = APIRouter(tags=["taxonomy 分类"])
@@ -101,6 +103,7 @@ def _matches(subclass: Subclass, text: str) -> bool:
 
 @router.get(
     "/taxonomy",
+    dependencies=[Depends(requires(Permission.TAXONOMY_READ))],
     response_model=list[SubclassOut],
     summary="分类列表 / Subclasses and their rules, filtered",
 )
@@ -122,6 +125,7 @@ def list_subclasses(
 
 @router.get(
     "/taxonomy.xlsx",
+    dependencies=[Depends(requires(Permission.TAXONOMY_READ))],
     summary="导出分类表 / Export the taxonomy and its rules (.xlsx)",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}}},
@@ -137,6 +141,7 @@ def export_taxonomy(platform: PlatformDep) -> Response:
 
 @router.post(
     "/taxonomy.xlsx",
+    dependencies=[Depends(requires(Permission.TAXONOMY_WRITE))],
     response_model=TaxonomySaved,
     summary="导入分类表 / Replace the taxonomy from an .xlsx (all or nothing)",
     responses={422: {"description": "every problem as sheet / row / column / message"}},
@@ -167,6 +172,7 @@ _EXAMPLE = _example()
 
 @router.put(
     "/taxonomy",
+    dependencies=[Depends(requires(Permission.TAXONOMY_WRITE))],
     response_model=TaxonomySaved,
     summary="替换分类 / Replace the whole taxonomy (all or nothing)",
     responses={422: {"description": "every problem, located as subclasses / index / field"}},
@@ -192,6 +198,7 @@ def put_taxonomy(
 
 @router.get(
     "/taxonomy/{code}",
+    dependencies=[Depends(requires(Permission.TAXONOMY_READ))],
     response_model=SubclassOut,
     summary="小类 / One subclass and its rule",
 )
@@ -207,6 +214,7 @@ def get_subclass(code: str, platform: PlatformDep) -> SubclassOut:
 
 @router.put(
     "/taxonomy/{code}",
+    dependencies=[Depends(requires(Permission.TAXONOMY_WRITE))],
     response_model=SubclassOut,
     summary="保存小类 / Add or change one subclass and its rule",
     responses={422: {"description": "every problem, located by field (limits / stage / unit)"}},

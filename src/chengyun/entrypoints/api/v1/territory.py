@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -17,8 +17,10 @@ from chengyun.adapters.geo.geojson import (
     territory_to_geojson,
     unit_feature,
 )
+from chengyun.domain.access import Permission
 from chengyun.domain.territory import Location
 from chengyun.entrypoints.api.deps import PlatformDep, UowDep
+from chengyun.entrypoints.api.security import requires
 from chengyun.services.territory import current_territory, import_territory
 
 router = APIRouter(prefix="/territory", tags=["territory 辖区"])
@@ -29,7 +31,11 @@ def _geojson(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, media_type=GEOJSON)
 
 
-@router.get("", summary="导出辖区 / Export the whole territory (import format)")
+@router.get(
+    "",
+    dependencies=[Depends(requires(Permission.TERRITORY_READ))],
+    summary="导出辖区 / Export the whole territory (import format)",
+)
 def export(uow: UowDep) -> JSONResponse:
     return _geojson(territory_to_geojson(current_territory(uow)))
 
@@ -44,6 +50,7 @@ class ImportSummary(BaseModel):
 
 @router.put(
     "",
+    dependencies=[Depends(requires(Permission.TERRITORY_WRITE))],
     response_model=ImportSummary,
     summary="导入辖区 / Import a territory GeoJSON (all or nothing)",
     responses={422: {"description": "every problem found, each naming its feature"}},
@@ -59,7 +66,11 @@ def replace(
     return ImportSummary(**result.__dict__)
 
 
-@router.get("/grids", summary="责任网格 / Responsibility grids (GeoJSON)")
+@router.get(
+    "/grids",
+    dependencies=[Depends(requires(Permission.TERRITORY_READ))],
+    summary="责任网格 / Responsibility grids (GeoJSON)",
+)
 def grids(uow: UowDep) -> JSONResponse:
     territory = current_territory(uow)
     features = []
@@ -77,7 +88,11 @@ def grids(uow: UowDep) -> JSONResponse:
     return _geojson(feature_collection(features))
 
 
-@router.get("/units", summary="管理单元 / Management units (GeoJSON)")
+@router.get(
+    "/units",
+    dependencies=[Depends(requires(Permission.TERRITORY_READ))],
+    summary="管理单元 / Management units (GeoJSON)",
+)
 def units(
     uow: UowDep,
     grid: str | None = Query(None, description="only the units of this grid code"),
@@ -95,7 +110,11 @@ def units(
     return _geojson(feature_collection(features))
 
 
-@router.get("/areas", summary="街面与水系区域 / Street-frontage and waterway areas (GeoJSON)")
+@router.get(
+    "/areas",
+    dependencies=[Depends(requires(Permission.TERRITORY_READ))],
+    summary="街面与水系区域 / Street-frontage and waterway areas (GeoJSON)",
+)
 def areas(uow: UowDep) -> JSONResponse:
     return _geojson(feature_collection([area_feature(a) for a in current_territory(uow).areas]))
 
@@ -151,6 +170,7 @@ def located(location: Location, lng: float, lat: float) -> Located:
 
 @router.get(
     "/locate",
+    dependencies=[Depends(requires(Permission.TERRITORY_READ))],
     response_model=Located,
     summary="定位 / Which grid, unit and areas a position falls in",
     responses={422: {"description": "outside the sub-district, or not a position in China"}},

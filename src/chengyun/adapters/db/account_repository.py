@@ -1,0 +1,199 @@
+"""Accounts, API tokens (stored as hashes) and the hash-chained audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from chengyun.adapters.db import tables as t
+from chengyun.domain.audit import GENESIS, AuditRecord, record_hash
+from chengyun.services.records import Account, ApiToken, NewAccount
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        username=row.username,
+        password_hash=row.password_hash,
+        role=row.role,
+        scope_kind=row.scope_kind,
+        scope_code=row.scope_code,
+        person_number=row.person_number,
+        display_name=row.display_name,
+        disabled=bool(row.disabled),
+        failed_logins=row.failed_logins,
+        last_failed_at=row.last_failed_at,
+        session_epoch=row.session_epoch,
+        created_at=row.created_at,
+    )
+
+
+def _token(row: Any) -> ApiToken:
+    return ApiToken(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        permissions=row.permissions,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlAccountRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def _one(self, where: Any) -> Account | None:
+        row = self.connection.execute(sa.select(t.accounts).where(where)).first()
+        return _account(row) if row else None
+
+    def by_username(self, username: str) -> Account | None:
+        return self._one(t.accounts.c.username == username)
+
+    def by_id(self, account_id: int) -> Account | None:
+        return self._one(t.accounts.c.id == account_id)
+
+    def all(self) -> list[Account]:
+        rows = self.connection.execute(sa.select(t.accounts).order_by(t.accounts.c.username))
+        return [_account(r) for r in rows]
+
+    def _row(self, account: NewAccount, at: datetime) -> dict[str, Any]:
+        return {
+            "username": account.username,
+            "password_hash": account.password_hash,
+            "role": account.role,
+            "scope_kind": account.scope_kind,
+            "scope_code": account.scope_code,
+            "person_number": account.person_number,
+            "display_name": account.display_name,
+            "created_at": at,
+        }
+
+    def add(self, account: NewAccount, at: datetime) -> int:
+        return int(
+            self.connection.execute(
+                t.accounts.insert().values(**self._row(account, at)).returning(t.accounts.c.id)
+            ).scalar_one()
+        )
+
+    def add_many(self, accounts: Sequence[NewAccount], at: datetime) -> None:
+        if accounts:
+            self.connection.execute(t.accounts.insert(), [self._row(a, at) for a in accounts])
+
+    def _update(self, account_id: int, **values: Any) -> None:
+        self.connection.execute(
+            t.accounts.update().where(t.accounts.c.id == account_id).values(**values)
+        )
+
+    def failed_login(self, account_id: int, at: datetime) -> None:
+        self._update(account_id, failed_logins=t.accounts.c.failed_logins + 1, last_failed_at=at)
+
+    def succeeded_login(self, account_id: int, password_hash: str | None = None) -> None:
+        values: dict[str, Any] = {"failed_logins": 0, "last_failed_at": None}
+        if password_hash:
+            values["password_hash"] = password_hash
+        self._update(account_id, **values)
+
+    def set_password(self, account_id: int, password_hash: str) -> None:
+        self._update(
+            account_id, password_hash=password_hash, session_epoch=t.accounts.c.session_epoch + 1
+        )
+
+    def set_disabled(self, account_id: int, disabled: bool) -> None:
+        self._update(account_id, disabled=disabled)
+
+    def bump_session_epoch(self, account_id: int) -> None:
+        self._update(account_id, session_epoch=t.accounts.c.session_epoch + 1)
+
+    def add_token(
+        self,
+        account_id: int,
+        name: str,
+        token_hash: str,
+        permissions: list[str] | None,
+        at: datetime,
+        expires_at: datetime | None,
+    ) -> int:
+        return int(
+            self.connection.execute(
+                t.api_tokens.insert()
+                .values(
+                    account_id=account_id,
+                    name=name,
+                    token_hash=token_hash,
+                    permissions=permissions,
+                    created_at=at,
+                    expires_at=expires_at,
+                )
+                .returning(t.api_tokens.c.id)
+            ).scalar_one()
+        )
+
+    def token(self, token_hash: str) -> tuple[ApiToken, Account] | None:
+        row = self.connection.execute(
+            sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)
+        ).first()
+        if row is None:
+            return None
+        account = self.by_id(row.account_id)
+        return (_token(row), account) if account else None
+
+    def tokens(self, account_id: int) -> list[ApiToken]:
+        rows = self.connection.execute(
+            sa.select(t.api_tokens)
+            .where(t.api_tokens.c.account_id == account_id)
+            .order_by(t.api_tokens.c.id)
+        )
+        return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: int, account_id: int | None, at: datetime) -> bool:
+        where = [t.api_tokens.c.id == token_id, t.api_tokens.c.revoked_at.is_(None)]
+        if account_id is not None:
+            where.append(t.api_tokens.c.account_id == account_id)
+        result = self.connection.execute(t.api_tokens.update().where(*where).values(revoked_at=at))
+        return bool(result.rowcount)
+
+    def touch_token(self, token_id: int, at: datetime) -> None:
+        self.connection.execute(
+            t.api_tokens.update().where(t.api_tokens.c.id == token_id).values(last_used_at=at)
+        )
+
+
+class SqlAuditRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def append(
+        self, at: datetime, actor: str, action: str, target: str, details: dict[str, object]
+    ) -> None:
+        if self.connection.dialect.name == "postgresql":
+            # one chain: appends wait for each other until their transactions end
+            self.connection.execute(sa.text("SELECT pg_advisory_xact_lock(7242002)"))
+        last = self.connection.execute(
+            sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
+        ).scalar()
+        prev = last or GENESIS
+        self.connection.execute(
+            t.audit_log.insert().values(
+                at=at,
+                actor=actor,
+                action=action,
+                target=target,
+                details=details,
+                prev_hash=prev,
+                hash=record_hash(prev, at, actor, action, target, details),
+            )
+        )
+
+    def records(self) -> list[AuditRecord]:
+        rows = self.connection.execute(sa.select(t.audit_log).order_by(t.audit_log.c.id))
+        return [
+            AuditRecord(r.id, r.at, r.actor, r.action, r.target, r.details, r.prev_hash, r.hash)
+            for r in rows
+        ]

@@ -1,0 +1,211 @@
+"""Accounts, tokens, sessions, lockout, scopes, masking and the audit log — over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from chengyun.adapters.db import tables as t
+from chengyun.clock import DrivenClock
+from chengyun.demo.loader import DEMO_PASSWORD
+from chengyun.entrypoints.platform import Platform
+from tests.factories import OPERATOR, patrol_member, report, submit
+
+
+def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD):
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password})
+
+
+def bearer(answer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_sign_in_me_and_tokens(anonymous: TestClient, demo: Platform) -> None:
+    answer = sign_in(anonymous, "admin")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["access_token"].startswith("cy_")
+    me = anonymous.get("/api/v1/auth/me", headers=bearer(answer)).json()
+    assert me["role"] == "administrator" and "accounts.manage" in me["permissions"]
+
+    operator = bearer(sign_in(anonymous, OPERATOR))
+    narrow = anonymous.post(
+        "/api/v1/auth/tokens",
+        headers=operator,
+        json={"name": "read-only", "permissions": ["cases.read"]},
+    )
+    assert narrow.status_code == 201, narrow.text
+    read_only = {"Authorization": f"Bearer {narrow.json()['access_token']}"}
+    assert anonymous.get("/api/v1/cases", headers=read_only).status_code == 200
+    assert anonymous.get("/api/v1/duty", headers=read_only).status_code == 403
+    too_much = anonymous.post(
+        "/api/v1/auth/tokens",
+        headers=operator,
+        json={"name": "x", "permissions": ["accounts.manage"]},
+    )
+    assert too_much.status_code == 422
+    revoked = anonymous.delete(f"/api/v1/auth/tokens/{narrow.json()['id']}", headers=operator)
+    assert revoked.status_code == 204
+    assert anonymous.get("/api/v1/cases", headers=read_only).status_code == 401
+    listed = anonymous.get("/api/v1/auth/tokens", headers=operator).json()
+    assert [x["revoked_at"] is not None for x in listed if x["name"] == "read-only"] == [True]
+    assert "token_hash" not in str(listed) and "access_token" not in str(listed)
+
+
+def test_wrong_passwords_lock_the_account_for_a_while(
+    anonymous: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    assert sign_in(anonymous, "admin", "wrong").status_code == 401
+    assert sign_in(anonymous, "nobody", "wrong").status_code == 401
+    for _ in range(4):
+        sign_in(anonymous, "admin", "wrong")
+    locked = sign_in(anonymous, "admin")  # right password, but locked
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    clock.tick(timedelta(minutes=1, seconds=1))
+    assert sign_in(anonymous, "admin").status_code == 200
+    assert anonymous.post("/api/v1/auth/token", json={"username": "admin"}).status_code == 422
+
+
+def test_pages_sign_in_with_a_session_cookie_and_csrf(
+    anonymous: TestClient, demo: Platform
+) -> None:
+    page = anonymous.get("/login")
+    assert page.status_code == 200 and "csrf_token" in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    forged = anonymous.post(
+        "/login",
+        data={"username": OPERATOR, "password": DEMO_PASSWORD, "csrf_token": "forged"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    page = anonymous.get("/login")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    wrong = anonymous.post(
+        "/login",
+        data={"username": OPERATOR, "password": "nope", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+    page = anonymous.get("/login")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    signed = anonymous.post(
+        "/login",
+        data={
+            "username": OPERATOR,
+            "password": DEMO_PASSWORD,
+            "csrf_token": csrf,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/docs"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    me = anonymous.get("/api/v1/auth/me").json()
+    assert me["via"] == "session" and me["csrf_token"]
+    body = report(channel="citizen_qr")
+    refused = anonymous.post("/api/v1/cases", json=body)
+    assert refused.status_code == 403 and refused.json()["detail"][0]["type"] == "csrf"
+    accepted = anonymous.post(
+        "/api/v1/cases", json=body, headers={"X-CSRF-Token": me["csrf_token"]}
+    )
+    assert accepted.status_code == 201, accepted.text
+    out = anonymous.post(
+        "/logout", headers={"X-CSRF-Token": me["csrf_token"]}, follow_redirects=False
+    )
+    assert out.status_code == 303
+    anonymous.cookies.clear()
+    assert anonymous.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_patrol_member_sees_their_grid_and_masked_contacts(
+    client: TestClient, demo: Platform, demo_geojson: dict
+) -> None:
+    from shapely.geometry import shape
+
+    mine = submit(client, report(channel="citizen_qr")).json()  # grid 1
+    grid5 = next(
+        f
+        for f in demo_geojson["features"]
+        if f["properties"]["layer"] == "unit" and f["properties"]["grid_code"].endswith("900005")
+    )
+    point = shape(grid5["geometry"]).representative_point()
+    other = submit(
+        client, report(channel="citizen_qr", position={"lng": point.x, "lat": point.y})
+    ).json()
+    patrol = client.headers_for(patrol_member(client))
+    listing = client.get("/api/v1/cases", headers=patrol).json()
+    assert [c["id"] for c in listing["items"]] == [mine["id"]]
+    assert client.get(f"/api/v1/cases/{other['id']}", headers=patrol).status_code == 403
+    assert client.get(f"/api/v1/cases/{mine['id']}", headers=patrol).status_code == 200
+
+    people = client.get("/api/v1/people", headers=patrol, params={"limit": 5}).json()["items"]
+    assert all("****" in p["phone"] and "*" in p["name"] for p in people)
+    full = client.get(
+        "/api/v1/people", headers=client.headers_for(OPERATOR), params={"limit": 5}
+    ).json()["items"]
+    assert all("*" not in p["phone"] for p in full)
+    number = full[0]["number"]
+    client.get(f"/api/v1/people/{number}", headers=client.headers_for(OPERATOR))
+    with demo.engine.connect() as c:
+        viewed = (
+            c.execute(
+                sa.select(t.audit_log.c.actor).where(
+                    t.audit_log.c.action == "contact.view",
+                    t.audit_log.c.target == f"person:{number}",
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert viewed == [OPERATOR]
+    duty = client.get("/api/v1/duty", headers=patrol).json()
+    assert "****" in duty["commander"]["phone"]
+
+
+def test_the_audit_chain_detects_alteration_and_removal(
+    client: TestClient, demo: Platform, monkeypatch
+) -> None:
+    submit(client, report(channel="citizen_qr"))
+    client.put("/api/v1/taxonomy/E0102", json=client.get("/api/v1/taxonomy/E0102").json())
+    check = client.get("/api/v1/audit/verify").json()
+    assert check["intact"] and check["records"] >= 3
+    with demo.engine.begin() as c:
+        actions = c.execute(sa.select(t.audit_log.c.action)).scalars().all()
+        assert "POST /api/v1/cases" in actions and "PUT /api/v1/taxonomy/{code}" in actions
+        second = (
+            c.execute(sa.select(t.audit_log.c.id).order_by(t.audit_log.c.id)).scalars().all()[1]
+        )
+        c.execute(t.audit_log.update().where(t.audit_log.c.id == second).values(actor="someone"))
+    broken = client.get("/api/v1/audit/verify").json()
+    assert not broken["intact"] and broken["breaks"][0]["record"] == second
+
+    from chengyun.entrypoints.cli import app
+
+    monkeypatch.setenv("CHENGYUN_DATABASE_URL", demo.engine.url.render_as_string(False))
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1 and "broken" in result.output
+    with demo.engine.begin() as c:
+        c.execute(t.audit_log.delete().where(t.audit_log.c.id == second))
+    removed = client.get("/api/v1/audit/verify").json()
+    assert not removed["intact"] and "removed" in removed["breaks"][0]["reason"]
+
+
+def test_security_headers_and_no_inline_scripts(anonymous: TestClient) -> None:
+    page = anonymous.get("/docs")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in page.text
+    assert anonymous.get("/api/v1/health").headers["x-content-type-options"] == "nosniff"
+
+
+def test_sign_in_is_rate_limited_per_client(anonymous: TestClient, demo: Platform) -> None:
+    answers = [
+        anonymous.post("/api/v1/auth/token", json={"username": "x", "password": "y"})
+        for _ in range(12)
+    ]
+    assert answers[0].status_code == 401
+    assert answers[-1].status_code == 429
