@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from chengyun.entrypoints.platform import Platform
 from tests.factories import COMMANDER, OPERATOR, do, files, patrol_member, png, report, submit
@@ -77,7 +79,9 @@ def test_the_closed_loop_with_an_independent_check(client: TestClient, demo: Pla
     ]
     assert detail["timeline"][4]["position"]["lng"] == 121.1101
     assert detail["timeline"][5]["photos"] == [f"/api/v1/cases/{cid}/photos/{photo_id}"]
-    assert client.get(detail["timeline"][5]["photos"][0]).content == png()
+    served = client.get(detail["timeline"][5]["photos"][0])
+    assert served.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(served.content)).size == (2, 2)  # re-encoded, same picture
     assert {n["topic"] for n in detail["notifications"]} >= {"task", "check"}
     assert all(s["done_at"] for s in detail["stages"])
 
