@@ -12,6 +12,7 @@ from chengyun.domain.access import ROLE_PERMISSIONS, Permission, Principal, Role
 from chengyun.domain.errors import InvalidInput, NotFound, Problem
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import invalid_body
+from chengyun.entrypoints.api.limits import MAX_ID
 from chengyun.entrypoints.api.security import (
     SESSION_COOKIE,
     Argon2Passwords,
@@ -202,7 +203,7 @@ def new_token(body: NewToken, platform: PlatformDep, principal: SignedIn) -> Iss
 
 @router.delete("/auth/tokens/{token_id}", status_code=204, summary="吊销令牌 / Revoke a token")
 def delete_token(
-    token_id: Annotated[int, Path(ge=1)], platform: PlatformDep, principal: SignedIn
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)], platform: PlatformDep, principal: SignedIn
 ) -> Response:
     revoke_token(platform.uow(), platform.clock, signed_in(principal), token_id)
     return Response(status_code=204)

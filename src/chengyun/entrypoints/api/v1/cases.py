@@ -34,6 +34,7 @@ from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import invalid_body
+from chengyun.entrypoints.api.limits import MAX_ID, MAX_OFFSET
 from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import (
@@ -594,7 +595,7 @@ def list_cases(
     reported_from: datetime | None = None,
     reported_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasePage:
     where = CaseFilter(
         status=tuple(status or ()),
@@ -628,7 +629,7 @@ def list_cases(
     summary="案件详情 / One case with its timeline, clocks, notifications and photos",
 )
 def get_case(
-    platform: PlatformDep, principal: Reader, case_id: Annotated[int, Path(ge=1)]
+    platform: PlatformDep, principal: Reader, case_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> CaseDetail:
     return _detail(platform, case_id, signed_in(principal))
 
@@ -645,7 +646,7 @@ def get_case(
 def take_action(
     platform: PlatformDep,
     principal: Worker,
-    case_id: Annotated[int, Path(ge=1)],
+    case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     action: Action,
     body: dict[str, Any] | None = None,
     if_match: Annotated[
@@ -686,7 +687,7 @@ async def upload_photos(
     request: Request,
     platform: PlatformDep,
     principal: Worker,
-    case_id: Annotated[int, Path(ge=1)],
+    case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> PhotosAdded:
     _visible(platform, signed_in(principal), case_id)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -740,7 +741,7 @@ async def upload_photos(
 def get_photo(
     platform: PlatformDep,
     principal: Reader,
-    case_id: Annotated[int, Path(ge=1)],
+    case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     photo_id: Annotated[str, Path(max_length=64)],
 ) -> FileResponse:
     _visible(platform, signed_in(principal), case_id)

@@ -12,6 +12,7 @@ from chengyun.domain.access import Permission, Principal, mask_name, mask_phone
 from chengyun.domain.errors import InvalidInput, NotFound, Problem
 from chengyun.domain.forces import Assignment, Department, Person, Post, Shift, TeamType
 from chengyun.entrypoints.api.deps import PlatformDep, UowDep
+from chengyun.entrypoints.api.limits import MAX_OFFSET
 from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.services.accounts import audit
 from chengyun.services.forces import import_roster, register_person, remove_person
@@ -107,7 +108,7 @@ def list_people(
     shift: Shift | None = None,
     q: str | None = Query(None, description="text in number or name"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> PeoplePage:
     with uow:
         roster = uow.forces.roster()
