@@ -288,3 +288,37 @@ def test_dispatch_follows_the_day_and_night_tables(
         for p in [*g["street"], *(q for u in g["units"] for q in u["on_duty"])]
     }
     assert by_day in day_numbers
+
+
+def test_a_worker_that_dies_mid_sweep_loses_and_doubles_nothing(
+    client: TestClient, demo: Platform, clock: DrivenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chengyun.adapters.db.case_repository import SqlOutboxRepository
+
+    reporter = patrol_member(client)
+    ids = [new_case(demo, reporter) for _ in range(12)]
+    clock.tick(timedelta(minutes=16))
+    original = SqlOutboxRepository.add
+    written = {"n": 0}
+
+    def dies_after_some(self, message, at):  # the process "dies" half-way through a batch
+        written["n"] += 1
+        if written["n"] == 9:
+            raise SystemExit("killed")
+        return original(self, message, at)
+
+    monkeypatch.setattr(SqlOutboxRepository, "add", dies_after_some)
+    with pytest.raises(SystemExit):
+        sweep(demo.uow(), demo.cases)
+    monkeypatch.setattr(SqlOutboxRepository, "add", original)
+    assert all(escalations(demo, i) == [] for i in ids)  # the batch rolled back whole
+    assert sweep(demo.uow(), demo.cases).escalated == len(ids)
+    assert sweep(demo.uow(), demo.cases).escalated == 0
+    assert all(escalations(demo, i) == ["department_line"] for i in ids)
+    with demo.engine.connect() as c:
+        per_case = c.execute(
+            sa.select(t.outbox.c.case_id, sa.func.count())
+            .where(t.outbox.c.topic == "escalation")
+            .group_by(t.outbox.c.case_id)
+        ).all()
+    assert len(per_case) == len(ids) and len({n for _, n in per_case}) == 1
