@@ -16,6 +16,7 @@ from chengyun.domain.measures import Duration, Figures, Ratio, Scope, ScopeKind
 from chengyun.domain.working_time import as_china_time
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.security import requires, signed_in
+from chengyun.entrypoints.platform import Platform
 from chengyun.services.measures import (
     MAX_LIMIT,
     MeasuresRequest,
@@ -25,6 +26,7 @@ from chengyun.services.measures import (
 )
 
 router = APIRouter(tags=["measures 考核指标"])
+MAX_OFFSET = 1_000_000_000
 Assessor = Annotated[Principal | None, Depends(requires(Permission.MEASURES_READ))]
 
 FromQuery = Annotated[
@@ -121,7 +123,7 @@ def _figures(figures: Figures) -> dict[str, RatioOut | DurationOut]:
 
 
 def _request(
-    platform: PlatformDep,
+    platform: Platform,
     principal: Principal,
     from_: str | None,
     to: str | None,
@@ -187,7 +189,7 @@ def get_cases_behind(
     to: ToQuery = None,
     scope: ScopeQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasesBehindOut:
     which, side = parse_drill_down(measure, part)
     request = _request(platform, signed_in(principal), from_, to, scope)
