@@ -506,6 +506,120 @@ def accounts_token(
     out.print(f"token {token.id} for {username}: {raw}")
 
 
+class _ProgressBar:
+    """A rich progress bar on stderr (only on a terminal), one line per table or stage;
+    called as ``bar(stage, done, total)``."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _ProgressBar:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._bar.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done, total=total)
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="the .zip to write (replaced once complete)")],
+    no_photos: Annotated[
+        bool, typer.Option("--no-photos", help="the database only, without the case photos")
+    ] = False,
+) -> None:
+    """Back up the database and the photos to one .zip / 备份数据库和照片."""
+    from chengyun.adapters.backup import create_backup
+
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            with _ProgressBar() as progress:
+                summary = create_backup(
+                    platform.engine,
+                    file,
+                    None if no_photos else platform.photos,
+                    progress=progress,
+                )
+        except DomainError as error:
+            raise _fail(error) from error
+    manifest = summary.manifest
+    for table in summary.unknown_tables:
+        err.print(f"[yellow]! 未备份 / not backed up: table {table} is unknown to chengyun[/]")
+    for name in manifest.missing_photos:
+        err.print(f"[yellow]! 照片文件缺失 / photo file missing from the store: {name}[/]")
+    photos = "no photos" if no_photos else f"{manifest.photos} photos"
+    size = (
+        f"{summary.size / 1024 / 1024:.1f} MB"
+        if summary.size >= 1024 * 1024
+        else f"{summary.size / 1024:.0f} KB"
+    )
+    out.print(
+        f"✓ 已备份 / backed up {sum(manifest.row_counts.values())} rows in "
+        f"{len(manifest.tables)} tables and {photos} (revision {manifest.revision}) to "
+        f"{summary.path} ({size})"
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="a .zip written by `chengyun backup`")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="delete everything in the database first (same transaction)"),
+    ] = False,
+) -> None:
+    """Restore a backup into an empty database at its schema revision / 从备份恢复."""
+    from chengyun.adapters.backup import restore_backup
+
+    with _platform() as platform:
+        try:
+            with _ProgressBar() as progress:
+                summary = restore_backup(
+                    platform.engine, file, platform.photos, force=force, progress=progress
+                )
+        except DomainError as error:
+            raise _fail(error) from error
+        url = platform.engine.url.render_as_string(hide_password=True)
+    manifest = summary.manifest
+    photos = (
+        f"{summary.photos_copied} photos copied, {summary.photos_present} already there"
+        + (f", {summary.photos_replaced} damaged ones replaced" if summary.photos_replaced else "")
+        if manifest.photos_included
+        else "the backup holds no photos"
+    )
+    out.print(
+        f"✓ 已恢复 / restored {sum(manifest.row_counts.values())} rows in "
+        f"{len(manifest.tables)} tables (backup of {manifest.created_at:%Y-%m-%d %H:%M %Z}, "
+        f"revision {manifest.revision}) into {url}"
+        + (" after emptying it" if summary.emptied else "")
+        + f"; {photos}"
+    )
+
+
 def main() -> None:
     try:
         app()
