@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_startup, locate
+from bench import demo_startup, intake, locate, sweep
 from bench.record import append
 
-BENCHMARKS = {"locate": locate.run, "demo": demo_startup.run}
+BENCHMARKS = {
+    "locate": locate.run,
+    "demo": demo_startup.run,
+    "intake": intake.run,
+    "sweep": sweep.run,
+}
 
 
 def main(names: list[str]) -> None:

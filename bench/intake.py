@@ -1,0 +1,684 @@
+"""Case intake over HTTP on PostgreSQL (issue: case engine).
+
+Each run makes a fresh PostgreSQL database, upgrades it with ``chengyun db upgrade``,
+loads the demo sub-district and starts ``chengyun serve --workers N`` on a free loopback
+port. The load generator, in this process and so apart from the server (asyncio +
+httpx2, ``concurrency`` requests in flight), warms up for a few seconds and then reports
+cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
+when the platform has it), random positions inside the demo units, a unique
+``Idempotency-Key`` each, no photos. Every request's latency and status are kept.
+Afterwards the database is checked against the 201 answers: an acknowledged case that
+is missing is *lost*; a case number or key stored twice, or one case acknowledged twice,
+is a *duplicate*. The server's resident memory is read from /proc before it stops.
+
+A repeat is: 2 workers; the baseline, PostgreSQL's own single-row insert transactions
+per second with as many clients (psycopg, one transaction per insert, ``BASELINE_S``);
+1 worker. Each run also reports the CPU time per case used by the server, PostgreSQL's
+backends and the load generator, and the CPU the rest of the machine used meanwhile.
+
+Targets: ≥ 500 cases/s with 2 workers, p99 < 100 ms, no errors, nothing lost or
+duplicated, < 250 MB resident per API process.
+
+Quick trial without recording: ``python -m bench.intake --seconds 5 --repeats 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import httpx2
+import psycopg
+from psycopg import sql
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+
+from bench.record import Figure, fmt
+
+#: Server for the scratch databases; override with CHENGYUN_BENCH_PG (a libpq URL).
+PG_SERVER = os.environ.get("CHENGYUN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+CHINA = timezone(timedelta(hours=8))
+#: Used when the platform has no ``GET /api/v1/taxonomy``.
+SUBCLASSES = (
+    "E0102",
+    "E0504",
+    "C0301",
+    "E0101",
+    "E0103",
+    "E0201",
+    "E0501",
+    "E0601",
+    "C0101",
+    "C0201",
+)
+#: Share of reports per channel (patrol reports carry a patrol member's number).
+CHANNELS = {"patrol": 40, "video_ai": 20, "hotline": 15, "citizen_qr": 15, "inspection": 10}
+JITTER_M = 200.0
+WARM_UP_S = 3.0
+BASELINE_S = 10.0
+
+
+# --- scratch database and server --------------------------------------------------------------
+
+
+def pg_url(database: str) -> str:
+    """A libpq URL of ``database`` on the benchmark server."""
+    return f"{PG_SERVER.rstrip('/')}/{database}"
+
+
+def sqlalchemy_url(database: str) -> str:
+    return pg_url(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@contextmanager
+def fresh_database(*, demo: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database with a random name, upgraded by ``chengyun db upgrade``
+    and (by default) holding the demo sub-district; dropped afterwards, even on failure.
+    Yields the database name."""
+    name = f"chengyun_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(pg_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        env = {**os.environ, "CHENGYUN_DATABASE_URL": sqlalchemy_url(name)}
+        subprocess.run(
+            [sys.executable, "-m", "chengyun.entrypoints.cli", "db", "upgrade"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        if demo:
+            _load_demo(name)
+        yield name
+    finally:
+        with psycopg.connect(pg_url("postgres"), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _load_demo(name: str) -> None:
+    from chengyun.adapters.db.engine import make_engine
+    from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+    from chengyun.demo.loader import load_demo
+
+    engine = make_engine(sqlalchemy_url(name))
+    try:
+        load_demo(SqlUnitOfWork(engine))
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(database: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, int]]:
+    """``chengyun serve --workers N`` on a free loopback port until ``/api/v1/health``
+    answers; yields the base URL and the server's process id, and stops the server
+    (all its processes) afterwards."""
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="chengyun-bench-")
+    env = {
+        **os.environ,
+        "CHENGYUN_DATABASE_URL": sqlalchemy_url(database),
+        "CHENGYUN_MODE": "development",
+        "CHENGYUN_DATA_DIR": data_dir,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chengyun.entrypoints.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"chengyun serve exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("chengyun serve did not answer /api/v1/health within 60 s")
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2 :].split()[1])
+    tree = {root}
+    while found := {pid for pid, parent in parents.items() if parent in tree} - tree:
+        tree |= found
+    return sorted(tree)
+
+
+def rss_mb(pids: list[int]) -> dict[int, float]:
+    """Resident memory of each process in MB (VmRSS from /proc)."""
+    rss: dict[int, float] = {}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss[pid] = int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return rss
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU time used by the PostgreSQL backends serving ``database`` while the block runs.
+    Sampled twice a second, so that backends which come and go meanwhile count too."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> BackendCpu:
+        self._db = psycopg.connect(pg_url("postgres"), autocommit=True)
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self._db.close()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+        for (pid,) in self._db.execute(query, (self.database,)).fetchall():
+            cpu = cpu_seconds([int(pid)])
+            if cpu > 0:
+                self.first.setdefault(int(pid), cpu)
+                self.last[int(pid)] = cpu
+
+
+# --- workload -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    headers: dict[str, str]
+    patrol: list[str]
+    subclasses: list[str]
+    positions: list[tuple[float, float]]
+
+
+def bearer_token(database: str) -> str | None:
+    """A token of a system account (a gateway that reports for every channel) made with
+    ``chengyun accounts``; ``None`` for a platform without accounts."""
+    env = {**os.environ, "CHENGYUN_DATABASE_URL": sqlalchemy_url(database)}
+    cli = [sys.executable, "-m", "chengyun.entrypoints.cli", "accounts"]
+    add = subprocess.run(
+        [*cli, "add", "bench-intake", "--role", "system"], env=env, capture_output=True, text=True
+    )
+    if add.returncode != 0:
+        if "No such command" in add.stderr + add.stdout:
+            return None
+        raise RuntimeError(f"chengyun accounts add: {add.stderr or add.stdout}")
+    issued = subprocess.run(
+        [*cli, "token", "bench-intake", "--name", "bench intake"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"cy_\S+", issued.stdout)
+    if found is None:
+        raise RuntimeError(f"no token in {issued.stdout!r}")
+    return found.group()
+
+
+def _positions(
+    units: list[BaseGeometry], count: int, rng: random.Random
+) -> list[tuple[float, float]]:
+    """Points inside the units: a unit's representative point moved by up to
+    ``JITTER_M`` in each direction, kept only when it stays inside the unit."""
+    points: list[tuple[float, float]] = []
+    while len(points) < count:
+        unit = rng.choice(units)
+        anchor = unit.representative_point()
+        dlat = JITTER_M / 110_540.0
+        dlng = JITTER_M / (111_320.0 * math.cos(math.radians(anchor.y)))
+        for _ in range(20):
+            x = anchor.x + rng.uniform(-dlng, dlng)
+            y = anchor.y + rng.uniform(-dlat, dlat)
+            if unit.contains(Point(x, y)):
+                points.append((round(x, 7), round(y, 7)))
+                break
+        else:
+            points.append((anchor.x, anchor.y))
+    return points
+
+
+def workload(base: str, database: str, rng: random.Random) -> Workload:
+    """Reporters, subclasses and positions from the running platform (patrol members from
+    the database when the account may not list people)."""
+    token = bearer_token(database)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx2.Client(base_url=base, headers=headers, timeout=30) as client:
+        people = client.get("/api/v1/people", params={"post": "patrol", "limit": 1000})
+        if people.status_code in (401, 403):
+            with psycopg.connect(pg_url(database)) as db:
+                query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
+                patrol = [str(n) for (n,) in db.execute(query)]
+        else:
+            people.raise_for_status()
+            patrol = [p["number"] for p in people.json()["items"]]
+        units = client.get("/api/v1/territory/units")
+        units.raise_for_status()
+        shapes = [shape(f["geometry"]) for f in units.json()["features"]]
+        taxonomy = client.get("/api/v1/taxonomy")
+        subclasses = _codes(taxonomy.json()) if taxonomy.status_code == 200 else []
+    if not patrol or not shapes:
+        raise RuntimeError("the demo roster or territory is empty")
+    positions = _positions(shapes, 5000, rng)
+    return Workload(headers, patrol, subclasses or list(SUBCLASSES), positions)
+
+
+def _codes(body: Any) -> list[str]:
+    items = body.get("subclasses", body.get("items", [])) if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return []
+    return [str(i["code"]) for i in items if isinstance(i, dict) and "code" in i]
+
+
+def report(work: Workload, rng: random.Random) -> dict[str, Any]:
+    channel = rng.choices(list(CHANNELS), weights=list(CHANNELS.values()))[0]
+    lng, lat = rng.choice(work.positions)
+    observed = datetime.now(CHINA).replace(microsecond=0) - timedelta(minutes=1)
+    body: dict[str, Any] = {
+        "channel": channel,
+        "subclass": rng.choice(work.subclasses),
+        "position": {"lng": lng, "lat": lat, "crs": "wgs84"},
+        "observed_at": observed.isoformat(),
+        "description": f"bench {channel}",
+    }
+    if channel == "patrol":
+        body["reporter"] = rng.choice(work.patrol)
+    return body
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    started: float
+    latency: float
+    status: int  # 0: no answer (timeout or connection error)
+    key: str
+    number: str | None
+
+
+async def _load(
+    base: str, work: Workload, seconds: float, concurrency: int, seed: int
+) -> tuple[list[Sample], float]:
+    """Each of ``concurrency`` clients reports cases back to back until ``seconds`` have
+    passed; the samples and the time until the last answer."""
+    samples: list[Sample] = []
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(
+        base_url=base, headers=work.headers, limits=limits, timeout=30
+    ) as client:
+        start = time.perf_counter()
+        end = start + seconds
+
+        async def one_client(rng: random.Random) -> None:
+            while time.perf_counter() < end:
+                key = uuid.uuid4().hex
+                body = report(work, rng)
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(
+                        "/api/v1/cases", json=body, headers={"Idempotency-Key": key}
+                    )
+                    status = answer.status_code
+                    number = answer.json().get("number") if status in (200, 201) else None
+                except httpx2.HTTPError:
+                    status, number = 0, None
+                samples.append(Sample(started, time.perf_counter() - started, status, key, number))
+
+        await asyncio.gather(*(one_client(random.Random(seed + i)) for i in range(concurrency)))
+        return samples, time.perf_counter() - start
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Check:
+    stored: int
+    lost: int
+    duplicates: int
+    unacknowledged: int
+
+
+def _stored(database: str) -> tuple[Counter[str], Counter[str]]:
+    with psycopg.connect(pg_url(database)) as db:
+        numbers = Counter(str(n) for (n,) in db.execute("SELECT number FROM cases"))
+        keys = Counter(str(k) for (k,) in db.execute("SELECT key FROM idempotency_keys"))
+    return numbers, keys
+
+
+def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
+    """The database against the answers: acknowledged but missing, stored twice.
+    ``before`` are the case numbers stored before the load began."""
+    acknowledged = [s for s in samples if s.status == 201]
+    numbers, keys = _stored(database)
+    numbers.subtract(before)
+    numbers = +numbers
+    answered = Counter(s.number for s in acknowledged)
+    lost = sum(1 for s in acknowledged if s.number not in numbers or s.key not in keys)
+    duplicates = (
+        sum(n - 1 for n in numbers.values())
+        + sum(n - 1 for n in keys.values())
+        + sum(n - 1 for n in answered.values())
+    )
+    stored = sum(numbers.values())
+    return Check(stored, lost, duplicates, stored - len(answered))
+
+
+@dataclass(frozen=True)
+class IntakeRun:
+    workers: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    statuses: dict[int, int]
+    check: Check
+    rss_mb: dict[int, float]
+    cpu_ms: dict[str, float]
+    """CPU time per created case: the server, PostgreSQL's backends, the load generator."""
+    others_cores: float
+    """Cores' worth of CPU that everything else on the machine used meanwhile."""
+
+    def ceiling(self) -> float:
+        """Cases/s this CPU use per case would allow on all cores of an idle machine."""
+        return (os.cpu_count() or 1) * 1000 / sum(self.cpu_ms.values())
+
+
+def intake_once(
+    workers: int, seconds: float, concurrency: int, seed: int, log: IO[bytes]
+) -> IntakeRun:
+    rng = random.Random(seed)
+    with fresh_database() as database, serving(database, workers, log) as (base, pid):
+        work = workload(base, database, rng)
+        before, _ = _stored(database)
+        warm, _ = asyncio.run(_load(base, work, WARM_UP_S, concurrency, seed))
+        server = process_tree(pid)
+        cpu = (cpu_seconds(server), time.process_time(), machine_busy())
+        with BackendCpu(database) as postgres:
+            samples, elapsed = asyncio.run(_load(base, work, seconds, concurrency, seed + 1000))
+        used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
+        others = machine_busy() - cpu[2] - sum(used)
+        rss = rss_mb(process_tree(pid))
+        result = check(database, warm + samples, before)
+    statuses = Counter(s.status for s in samples)
+    created = statuses.get(201, 0)
+    latencies = [s.latency for s in samples]
+    per_case = 1000 / max(created, 1)
+    return IntakeRun(
+        workers=workers,
+        rate=created / elapsed,
+        p50_ms=statistics.median(latencies) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+        errors=len(samples) - created,
+        statuses=dict(statuses),
+        check=result,
+        rss_mb=rss,
+        cpu_ms={
+            "server": used[0] * per_case,
+            "postgres": used[1] * per_case,
+            "load generator": used[2] * per_case,
+        },
+        others_cores=max(others, 0.0) / elapsed,
+    )
+
+
+# --- baseline: PostgreSQL's own single-row insert transactions ---------------------------------
+
+
+async def _inserts(dsn: str, seconds: float, concurrency: int) -> int:
+    done = 0
+    payload = json.dumps({"bench": "x" * 400})
+
+    async def one_client() -> None:
+        nonlocal done
+        async with await psycopg.AsyncConnection.connect(dsn) as db:
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                async with db.transaction():
+                    await db.execute(
+                        "INSERT INTO bench_scratch (key, body, created_at) VALUES (%s, %s, now())",
+                        (uuid.uuid4().hex, payload),
+                    )
+                done += 1
+
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    return done
+
+
+def baseline_once(seconds: float, concurrency: int) -> float:
+    """Single-row insert transactions per second into a scratch table."""
+    with fresh_database(demo=False) as database:
+        dsn = pg_url(database)
+        with psycopg.connect(dsn, autocommit=True) as db:
+            db.execute(
+                "CREATE TABLE bench_scratch (id bigserial PRIMARY KEY, key text NOT NULL UNIQUE, "
+                "body jsonb NOT NULL, created_at timestamptz NOT NULL)"
+            )
+        start = time.perf_counter()
+        done = asyncio.run(_inserts(dsn, seconds, concurrency))
+        return done / (time.perf_counter() - start)
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+
+def _describe(run: IntakeRun) -> str:
+    c = run.check
+    rss = ", ".join(f"{mb:.0f}" for mb in run.rss_mb.values())
+    cpu = ", ".join(f"{who} {ms:.1f}" for who, ms in run.cpu_ms.items())
+    return (
+        f"  {run.workers} worker(s): {fmt(run.rate)} cases/s, p50 {run.p50_ms:.1f} ms, "
+        f"p99 {run.p99_ms:.1f} ms, statuses {run.statuses}, stored {c.stored}, lost {c.lost}, "
+        f"duplicates {c.duplicates}, stored but unacknowledged {c.unacknowledged}; "
+        f"CPU ms per case: {cpu} (ceiling on an idle machine {fmt(run.ceiling())} cases/s); "
+        f"other processes used {run.others_cores:.2f} cores meanwhile; "
+        f"RSS MB of the server processes: {rss}"
+    )
+
+
+def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[Figure]:
+    two: list[IntakeRun] = []
+    one: list[IntakeRun] = []
+    baseline: list[float] = []
+    with tempfile.NamedTemporaryFile(prefix="chengyun-serve-", suffix=".log") as log:
+        for i in range(repeats):
+            try:
+                two.append(intake_once(2, seconds, concurrency, 10 * i, log))
+                print(_describe(two[-1]), flush=True)
+                baseline.append(baseline_once(BASELINE_S, concurrency))
+                print(
+                    f"  baseline: {fmt(baseline[-1])} single-row insert transactions/s "
+                    f"({concurrency} clients); intake/baseline {two[-1].rate / baseline[-1]:.2f}",
+                    flush=True,
+                )
+                one.append(intake_once(1, seconds, concurrency, 10 * i + 5, log))
+                print(_describe(one[-1]), flush=True)
+            except Exception:
+                log.flush()
+                tail = Path(log.name).read_text("utf-8", "replace")[-4000:]
+                print(f"server log (tail):\n{tail}", file=sys.stderr)
+                raise
+    rates = [r.rate for r in two]
+    ratio = [r.rate / b for r, b in zip(two, baseline, strict=True)]
+    print(f"  intake/baseline: median {statistics.median(ratio):.2f}", flush=True)
+    api_rss = [max(mb for mb in r.rss_mb.values()) for r in two + one]
+    label = f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s"
+    reference = "— (reference)"
+    return [
+        Figure(f"{label}, 2 workers", "cases/s", rates, "≥ 500", statistics.median(rates) >= 500),
+        Figure(
+            f"{label}, 2 workers: p99 latency",
+            "ms",
+            [r.p99_ms for r in two],
+            "< 100 ms",
+            statistics.median([r.p99_ms for r in two]) < 100,
+        ),
+        Figure(
+            f"{label}: errors (non-201 or no answer)",
+            "",
+            [float(r.errors) for r in two + one],
+            "0",
+            all(r.errors == 0 for r in two + one),
+        ),
+        Figure(
+            f"{label}: lost (acknowledged, not stored)",
+            "",
+            [float(r.check.lost) for r in two + one],
+            "0",
+            all(r.check.lost == 0 for r in two + one),
+        ),
+        Figure(
+            f"{label}: duplicates",
+            "",
+            [float(r.check.duplicates) for r in two + one],
+            "0",
+            all(r.check.duplicates == 0 for r in two + one),
+        ),
+        Figure(f"{label}, 1 worker", "cases/s", [r.rate for r in one], reference, True),
+        Figure(
+            f"baseline: PostgreSQL single-row insert transactions, {concurrency} clients, "
+            f"{fmt(BASELINE_S)} s",
+            "inserts/s",
+            baseline,
+            reference,
+            True,
+        ),
+        Figure("intake (2 workers) / baseline", "×", ratio, reference, True),
+        Figure(
+            "RSS of the largest server process after the run",
+            "MB",
+            api_rss,
+            "< 250 MB per API process",
+            max(api_rss) < 250,
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=30.0, help="sustained load per run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
+    args = parser.parse_args()
+    figures = run(args.repeats, args.seconds, args.concurrency)
+    if args.record:
+        from bench.record import append
+
+        print(append(figures))
+    else:
+        for f in figures:
+            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+
+
+if __name__ == "__main__":
+    main()
