@@ -209,3 +209,9 @@ def test_sign_in_is_rate_limited_per_client(anonymous: TestClient, demo: Platfor
     ]
     assert answers[0].status_code == 401
     assert answers[-1].status_code == 429
+
+
+def test_nul_characters_are_refused_up_front(client: TestClient, demo: Platform) -> None:
+    answer = client.post("/api/v1/auth/tokens", json={"name": "bad\u0000name"})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["type"] == "nul_character"
+    assert client.get("/api/v1/cases", params={"q": "a\x00b"}).status_code == 422

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +39,32 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'"
 )
+
+
+NUL_FREE_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
+def install_nul_guard(app: FastAPI) -> None:
+    """Text never carries NUL characters (PostgreSQL cannot store them): such a request is
+    refused up front, naming the problem, instead of failing in the database."""
+
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Any) -> Any:
+        query = request.url.query.lower()
+        bad = "%00" in query
+        if not bad and request.headers.get("content-type", "").startswith(NUL_FREE_TYPES):
+            body = await request.body()
+            bad = b"\\u0000" in body or b"\x00" in body or b"%00" in body
+        if bad:
+            message = "文本中不能含有 NUL 字符 / text may not contain NUL (\\u0000) characters"
+            return JSONResponse(
+                {
+                    "message": message,
+                    "detail": [{"loc": ["body"], "msg": message, "type": "nul_character"}],
+                },
+                status_code=422,
+            )
+        return await call_next(request)
 
 
 def install_security_headers(app: FastAPI, production: bool) -> None:
@@ -107,6 +134,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     errors.install(app)
     install_security_headers(app, production=platform.settings.mode == "production")
     install_audit(app, platform)
+    install_nul_guard(app)
     app.include_router(v1_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chengyun.domain.errors import (
@@ -98,6 +99,25 @@ def install(app: FastAPI) -> None:
             {"message": message, "detail": [{"loc": [], "msg": message, "type": "http"}]},
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    async def _database_down(request: Request, error: Exception) -> JSONResponse:
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+        )
+        message = "数据库暂时不可用，请稍后重试 / the database is unavailable: retry shortly"
+        return JSONResponse(
+            {
+                "message": message,
+                "detail": [{"loc": [], "msg": message, "type": "database_unavailable"}],
+            },
+            status_code=503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)
