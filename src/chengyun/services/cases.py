@@ -279,6 +279,7 @@ def report_case(
 ) -> Reported:
     """A report from any channel becomes a case: placed, classified, timed and, by the
     intake policy, registered and dispatched — in one transaction."""
+    location = _locate(env, command)
     with uow:
         if idempotency_key:
             seen = uow.cases.idempotency(idempotency_key)
@@ -300,7 +301,7 @@ def report_case(
                 assert stored is not None
                 return Reported(stored, False)
         _check_uploads(command)
-        record, messages = _new_case(uow, env, command)
+        record, messages = _new_case(uow, env, command, location)
         nearby = _earlier_nearby(uow, env, record.case)
         if nearby and record.case.channel is Channel.VIDEO_AI:
             uow.cases.add(record)
@@ -338,8 +339,18 @@ def _check_uploads(command: ReportCommand) -> None:
                 )
 
 
+def _locate(env: CaseEnvironment, command: ReportCommand) -> Location | None:
+    """Where the report is, or ``None`` outside the sub-district. Called before the
+    transaction opens: the locator may need a connection of its own to load the
+    territory, and a request must never hold one connection while waiting for another."""
+    try:
+        return env.locator.locate(command.lng, command.lat)
+    except OutsideTerritory:
+        return None
+
+
 def _new_case(
-    uow: UnitOfWork, env: CaseEnvironment, command: ReportCommand
+    uow: UnitOfWork, env: CaseEnvironment, command: ReportCommand, location: Location | None
 ) -> tuple[CaseRecord, list[OutboxMessage]]:
     now = as_china_time(env.clock.now())
     rule = _rule(taxonomy_in_force(uow, env), command.subclass)
@@ -386,9 +397,7 @@ def _new_case(
         extra["component"] = dict(command.component)
     if command.due_at is not None:
         extra["handle_due_at"] = as_china_time(command.due_at)
-    try:
-        location = env.locator.locate(command.lng, command.lat)
-    except OutsideTerritory:
+    if location is None:
         case = Case.forwarded(
             number=number,
             kind=rule.kind,
