@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from chengyun.adapters.calendar import china_calendar
 from chengyun.adapters.db.engine import make_engine
+from chengyun.adapters.db.read_cache import ReadCache
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
 from chengyun.adapters.geo.crs import Crs
 from chengyun.adapters.geo.index import TerritoryIndexCache
@@ -37,8 +38,12 @@ class Platform:
     def calendar(self) -> WorkingCalendar:
         return china_calendar(self.settings.day_start, self.settings.day_end)
 
+    @cached_property
+    def read_cache(self) -> ReadCache:
+        return ReadCache()
+
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, self.read_cache)
 
     @cached_property
     def territory_index(self) -> TerritoryIndexCache:

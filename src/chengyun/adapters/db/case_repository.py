@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.read_cache import ReadCache, bump
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
 from chengyun.domain.cases import (
@@ -541,10 +542,21 @@ class SqlOutboxRepository:
 
 
 class SqlTaxonomyRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cache: ReadCache | None = None) -> None:
         self.connection = connection
+        self.cache = cache
+        self.written = False
+
+    def _changed(self) -> None:
+        self.written = True
+        bump(self.connection, "taxonomy")
 
     def get(self) -> Taxonomy | None:
+        if self.cache is None or self.written:  # never cache what this transaction changed
+            return self._load()
+        return self.cache.get(self.connection, "taxonomy", self._load)
+
+    def _load(self) -> Taxonomy | None:
         rows = (
             self.connection.execute(
                 sa.select(t.taxonomy_subclasses.c.body).order_by(t.taxonomy_subclasses.c.position)
@@ -569,6 +581,7 @@ class SqlTaxonomyRepository:
             self.connection.execute(sa.text("SELECT pg_advisory_xact_lock(7242001)"))
 
     def replace(self, taxonomy: Taxonomy) -> None:
+        self._changed()
         self.connection.execute(t.taxonomy_subclasses.delete())
         self.connection.execute(
             t.taxonomy_subclasses.insert(),

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.read_cache import ReadCache, bump
 from chengyun.domain.forces import Assignment, Department, Person, Post, Roster, Shift, TeamType
 from chengyun.domain.territory import (
     Area,
@@ -203,10 +204,21 @@ def _assignment_row(a: Assignment) -> dict[str, Any]:
 
 
 class SqlForcesRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cache: ReadCache | None = None) -> None:
         self.connection = connection
+        self.cache = cache
+        self.written = False
+
+    def _changed(self) -> None:
+        self.written = True
+        bump(self.connection, "forces")
 
     def roster(self) -> Roster:
+        if self.cache is None or self.written:  # never cache what this transaction changed
+            return self._load_roster()
+        return self.cache.get(self.connection, "forces", self._load_roster)
+
+    def _load_roster(self) -> Roster:
         people = tuple(
             _person(r)
             for r in self.connection.execute(sa.select(t.people).order_by(t.people.c.number))
@@ -232,6 +244,7 @@ class SqlForcesRepository:
         return [_assignment(r) for r in rows]
 
     def save_person(self, person: Person, assignments: Sequence[Assignment]) -> None:
+        self._changed()
         _upsert(self.connection, t.people, "number", [_person_row(person)])
         self.connection.execute(
             t.assignments.delete().where(t.assignments.c.number == person.number)
@@ -242,12 +255,14 @@ class SqlForcesRepository:
             )
 
     def delete_person(self, number: str) -> bool:
+        self._changed()
         self.connection.execute(t.assignments.delete().where(t.assignments.c.number == number))
         result = self.connection.execute(t.people.delete().where(t.people.c.number == number))
         return bool(result.rowcount)
 
     def replace(self, roster: Roster, shifts: Sequence[Shift]) -> None:
         c = self.connection
+        self._changed()
         _upsert(c, t.people, "number", [_person_row(p) for p in roster.people])
         c.execute(
             t.assignments.delete().where(t.assignments.c.shift.in_([s.value for s in shifts]))

@@ -288,3 +288,10 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("name", sa.String(30), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)

@@ -13,20 +13,22 @@ from chengyun.adapters.db.case_repository import (
     SqlOutboxRepository,
     SqlTaxonomyRepository,
 )
+from chengyun.adapters.db.read_cache import ReadCache
 from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryRepository
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache: ReadCache | None = None) -> None:
         self.engine = engine
+        self.cache = cache
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
         self._connection = self.engine.connect()
         self._transaction = self._connection.begin()
         self.territory = SqlTerritoryRepository(self._connection)
-        self.forces = SqlForcesRepository(self._connection)
-        self.taxonomy = SqlTaxonomyRepository(self._connection)
+        self.forces = SqlForcesRepository(self._connection, self.cache)
+        self.taxonomy = SqlTaxonomyRepository(self._connection, self.cache)
         self.cases = SqlCaseRepository(self._connection)
         self.outbox = SqlOutboxRepository(self._connection)
         self.accounts = SqlAccountRepository(self._connection)
