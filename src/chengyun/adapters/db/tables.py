@@ -295,3 +295,52 @@ revisions = sa.Table(
     sa.Column("name", sa.String(30), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
 )
+
+citizens = sa.Table(
+    "citizens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("phone_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("nickname", sa.String(40), nullable=False, server_default=""),
+    sa.Column("party_member", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+points_ledger = sa.Table(
+    "points_ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), nullable=False, index=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), index=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+)
+
+patrol_positions = sa.Table(
+    "patrol_positions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_number", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("lng", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("accuracy_m", sa.Float),
+    sa.Column("grid_code", sa.String(15)),
+    sa.Column("unit_code", sa.String(15)),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_patrol_positions_person_at", patrol_positions.c.person_number, patrol_positions.c.at)
+sa.Index("ix_patrol_positions_unit_at", patrol_positions.c.unit_code, patrol_positions.c.at)
+
+settings_store = sa.Table(
+    "settings_store",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False, server_default=""),
+)
