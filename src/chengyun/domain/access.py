@@ -56,6 +56,9 @@ class Permission(Labelled):
     CASES_ACT = "cases.act", "办理案件", "Act on cases"
     MEASURES_READ = "measures.read", "查看考核", "Read measures"
     ACCOUNTS_MANAGE = "accounts.manage", "管理账号", "Manage accounts"
+    ASSESSMENT_MANAGE = "assessment.manage", "考核设置", "Set assessment weights"
+    POINTS_MANAGE = "points.manage", "积分管理", "Manage citizen points"
+    POSITIONS_REPORT = "positions.report", "上报巡查轨迹", "Report patrol positions"
     AUDIT_READ = "audit.read", "查看审计", "Read the audit log"
 
 
@@ -69,19 +72,26 @@ _STAFF_READ = frozenset(
         Permission.CASES_READ,
     }
 )
-_WORKER = _STAFF_READ | {Permission.CASES_REPORT, Permission.CASES_ACT}
+_WORKER = _STAFF_READ | {
+    Permission.CASES_REPORT,
+    Permission.CASES_ACT,
+    Permission.POSITIONS_REPORT,
+}
 _COORDINATOR = _WORKER | {Permission.CONTACTS, Permission.MEASURES_READ}
+_CENTRE = _COORDINATOR | {Permission.POINTS_MANAGE}
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
-    Role.ADMINISTRATOR: frozenset(Permission) - {Permission.CASES_REPORT, Permission.CASES_ACT},
-    Role.DUTY_COMMANDER: _COORDINATOR,
-    Role.OPERATOR: _COORDINATOR,
+    Role.ADMINISTRATOR: frozenset(Permission)
+    - {Permission.CASES_REPORT, Permission.CASES_ACT, Permission.POSITIONS_REPORT},
+    Role.DUTY_COMMANDER: _CENTRE,
+    Role.OPERATOR: _CENTRE,
     Role.GRID_CHIEF: _COORDINATOR,
     Role.DEPUTY_GRID_CHIEF: _COORDINATOR,
     Role.UNIT_LEADER: _COORDINATOR,
     Role.DEPARTMENT_HANDLER: _WORKER,
     Role.PATROL_MEMBER: _WORKER,
-    Role.ASSESSOR: _STAFF_READ | {Permission.MEASURES_READ, Permission.AUDIT_READ},
+    Role.ASSESSOR: _STAFF_READ
+    | {Permission.MEASURES_READ, Permission.AUDIT_READ, Permission.ASSESSMENT_MANAGE},
     Role.CITIZEN: frozenset({Permission.AUTHENTICATED, Permission.CASES_REPORT}),
     Role.SYSTEM: frozenset(
         {
