@@ -372,15 +372,7 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> CaseDetai
             )
             for d in deliveries
         ],
-        photos=[
-            PhotoOut(
-                id=p.id,
-                url=f"/api/v1/cases/{case_id}/photos/{p.id}",
-                content_type=p.content_type,
-                size=p.size,
-            )
-            for p in photos
-        ],
+        photos=[photo_out(p, case_id) for p in photos],
         allowed_actions=allowed,
         joint=_plain(case.joint),
         agenda=_plain(case.agenda),
@@ -389,6 +381,40 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> CaseDetai
 
 
 # --- intake ----------------------------------------------------------------------------------
+
+
+def photo_out(photo: PhotoRecord, case_id: int) -> PhotoOut:
+    return PhotoOut(
+        id=photo.id,
+        url=f"/api/v1/cases/{case_id}/photos/{photo.id}",
+        content_type=photo.content_type,
+        size=photo.size,
+    )
+
+
+async def _store_photos(
+    platform: Platform, files: list[UploadFile], case_id: int
+) -> list[PhotoRecord]:
+    """Check, clean and store uploaded photos; their records (not yet attached)."""
+    if len(files) > MAX_PHOTOS:
+        raise InvalidInput(
+            "照片过多 / too many photos",
+            [Problem(("photos",), f"at most {MAX_PHOTOS} photos", "count")],
+        )
+    records = []
+    for i, upload in enumerate(files):
+        stored = platform.photos.save(await upload.read(), f"photos[{i}]")
+        records.append(
+            PhotoRecord(
+                uuid.uuid4().hex,
+                case_id,
+                stored.content_type,
+                stored.size,
+                stored.sha256,
+                platform.clock.now(),
+            )
+        )
+    return records
 
 
 async def _read_report(
@@ -402,24 +428,9 @@ async def _read_report(
             part = form.get("case")
             raw = await part.read() if isinstance(part, UploadFile) else (part or "").encode()
             files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
-            if len(files) > MAX_PHOTOS:
-                raise InvalidInput(
-                    "照片过多 / too many photos",
-                    [Problem(("photos",), f"at most {MAX_PHOTOS} photos", "count")],
-                )
-            digests = []
-            for i, upload in enumerate(files):
-                stored = platform.photos.save(await upload.read(), f"photos[{i}]")
-                digests.append(stored.sha256)
-                record = PhotoRecord(
-                    uuid.uuid4().hex,
-                    0,
-                    stored.content_type,
-                    stored.size,
-                    stored.sha256,
-                    platform.clock.now(),
-                )
-                uploads.append((upload.filename or "", record))
+            stored = await _store_photos(platform, files, case_id=0)
+            uploads = [(f.filename or "", p) for f, p in zip(files, stored, strict=True)]
+            digests = [p.sha256 for p in stored]
         body_for_hash = raw + b"|" + ",".join(digests).encode()
     else:
         raw = await request.body()
@@ -701,36 +712,9 @@ async def upload_photos(
             raise InvalidInput(
                 "没有照片 / no photos", [Problem(("photos",), "add `photos` files", "missing")]
             )
-        if len(files) > MAX_PHOTOS:
-            raise InvalidInput(
-                "照片过多 / too many photos",
-                [Problem(("photos",), f"at most {MAX_PHOTOS} photos", "count")],
-            )
-        records = []
-        for i, upload in enumerate(files):
-            stored = platform.photos.save(await upload.read(), f"photos[{i}]")
-            records.append(
-                PhotoRecord(
-                    uuid.uuid4().hex,
-                    case_id,
-                    stored.content_type,
-                    stored.size,
-                    stored.sha256,
-                    platform.clock.now(),
-                )
-            )
+        records = await _store_photos(platform, files, case_id)
     attached = add_photos(platform.uow(), platform.clock, case_id, records)
-    return PhotosAdded(
-        photos=[
-            PhotoOut(
-                id=p.id,
-                url=f"/api/v1/cases/{case_id}/photos/{p.id}",
-                content_type=p.content_type,
-                size=p.size,
-            )
-            for p in attached
-        ]
-    )
+    return PhotosAdded(photos=[photo_out(p, case_id) for p in attached])
 
 
 @router.get(
