@@ -37,7 +37,7 @@ from chengyun.domain.forces import Department, Person, Post, Roster
 from chengyun.domain.taxonomy import CaseKind, Subclass, Taxonomy, Urgency
 from chengyun.domain.territory import Location
 from chengyun.domain.working_time import WorkingCalendar, as_china_time
-from chengyun.services.records import CaseRecord, OutboxMessage, PhotoRecord
+from chengyun.services.records import CaseRecord, NearbyCase, OutboxMessage, PhotoRecord
 from chengyun.services.unit_of_work import UnitOfWork
 
 CENTRE_POSTS = frozenset({Post.DUTY_COMMANDER, Post.OPERATOR})
@@ -305,11 +305,13 @@ def report_case(
         nearby = _earlier_nearby(uow, env, record.case)
         if nearby and record.case.channel is Channel.VIDEO_AI:
             uow.cases.add(record)
-            _merge_alert(uow, env, record, nearby[0])
+            original = uow.cases.get(nearby[0].id, for_update=True)
+            assert original is not None
+            _merge_alert(uow, env, record, original)
         else:
             if nearby:
                 record.extra["possible_duplicates"] = [
-                    {"id": r.case.id, "number": r.case.number} for r in nearby[:5]
+                    {"id": r.id, "number": r.number} for r in nearby[:5]
                 ]
             if record.case.status is CaseStatus.REPORTED:
                 messages = _take_in(uow, env, record)
@@ -490,7 +492,7 @@ def _take_in(uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord) -> list[
     return messages
 
 
-def _earlier_nearby(uow: UnitOfWork, env: CaseEnvironment, case: Case) -> list[CaseRecord]:
+def _earlier_nearby(uow: UnitOfWork, env: CaseEnvironment, case: Case) -> list[NearbyCase]:
     """Open cases of the same subclass reported earlier within the radius and window."""
     if case.status is not CaseStatus.REPORTED or case.position is None:
         return []
@@ -504,7 +506,7 @@ def _earlier_nearby(uow: UnitOfWork, env: CaseEnvironment, case: Case) -> list[C
             policy.duplicate_radius_m,
             case.reported_at - policy.duplicate_window,
         )
-        if r.case.reported_at <= case.reported_at
+        if r.reported_at <= case.reported_at
     ]
 
 

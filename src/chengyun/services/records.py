@@ -12,6 +12,15 @@ from chengyun.domain.cases import Case
 from chengyun.domain.sla import Light
 
 
+@dataclass(frozen=True)
+class NearbyCase:
+    """An open case near a new report: enough to offer it, or to load it for a merge."""
+
+    id: int
+    number: str
+    reported_at: datetime
+
+
 class DuplicateKey(Exception):
     """Another request with the same idempotency key committed first: ask again."""
 

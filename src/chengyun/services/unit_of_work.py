@@ -17,6 +17,7 @@ from chengyun.services.records import (
     CaseFilter,
     CaseRecord,
     Delivery,
+    NearbyCase,
     NewAccount,
     OutboxMessage,
     PendingMessage,
@@ -76,7 +77,11 @@ class CaseRepository(Protocol):
     def open_counts(self, numbers: Iterable[str]) -> dict[str, int]: ...
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
-    ) -> list[CaseRecord]: ...
+    ) -> list[NearbyCase]:
+        """Open cases of ``subclass`` within ``radius_m`` reported since ``since``, oldest
+        first."""
+        ...
+
     def due(self, now: datetime, limit: int) -> list[int]:
         """Ids of open cases whose clocks need the sweeper, locked for this transaction
         (skipping rows another worker holds)."""

@@ -34,6 +34,7 @@ from chengyun.services.records import (
     CaseRecord,
     Delivery,
     DuplicateKey,
+    NearbyCase,
     OutboxMessage,
     PendingMessage,
     PhotoRecord,
@@ -336,12 +337,12 @@ class SqlCaseRepository:
 
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
-    ) -> list[CaseRecord]:
+    ) -> list[NearbyCase]:
         dlat = radius_m / 110_540.0
         dlng = radius_m / (111_320.0 * math.cos(math.radians(lat)))
         c = t.cases.c
-        ids = self.connection.execute(
-            sa.select(c.id, c.lng, c.lat)
+        rows = self.connection.execute(
+            sa.select(c.id, c.number, c.reported_at, c.lng, c.lat)
             .where(
                 c.subclass == subclass,
                 c.status.in_(OPEN),
@@ -351,13 +352,11 @@ class SqlCaseRepository:
             )
             .order_by(c.reported_at, c.id)
         ).all()
-        found = []
-        for case_id, x, y in ids:
-            if _metres(lng, lat, x, y) <= radius_m:
-                record = self.get(case_id)
-                if record is not None:
-                    found.append(record)
-        return found
+        return [
+            NearbyCase(int(r.id), r.number, r.reported_at)
+            for r in rows
+            if _metres(lng, lat, r.lng, r.lat) <= radius_m
+        ]
 
     def due(self, now: datetime, limit: int) -> list[int]:
         c = t.cases.c
