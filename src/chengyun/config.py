@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"
     )
+    tile_url: str | None = Field(
+        None,
+        max_length=500,
+        pattern=r"^(https?://[^\s/]+)?/\S*\{z\}\S*$",
+        description="底图瓦片地址 / an intranet tile server for the command centre's map, e.g. "
+        "https://tiles.example.gov.cn/{z}/{x}/{y}.png or /tiles/{z}/{x}/{y}.png; default none: "
+        "the map draws only the territory's own polygons (no external tiles)",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

@@ -15,7 +15,8 @@ def test_vendored_files_match_their_recorded_checksums() -> None:
     for package, entry in recorded.items():
         folder = VENDOR / entry["directory"]
         assert entry["version"], package
-        on_disk = sorted(p.name for p in folder.iterdir())
+        # files in sub-folders (leaflet's images/) are recorded by their relative path
+        on_disk = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
         assert on_disk == sorted(entry["files"]), package
         for name, digest in entry["files"].items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name

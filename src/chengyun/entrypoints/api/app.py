@@ -16,7 +16,7 @@ from chengyun.entrypoints.api import errors
 from chengyun.entrypoints.api.security import RateLimiter, all_routes
 from chengyun.entrypoints.api.v1 import router as v1_router
 from chengyun.entrypoints.platform import Platform
-from chengyun.entrypoints.web import pages
+from chengyun.entrypoints.web import command, pages
 from chengyun.services.accounts import audit
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -139,4 +139,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.include_router(pages.router)
+    app.include_router(command.router)
     return app
