@@ -37,6 +37,7 @@ from chengyun.domain.forces import Department, Person, Post, Roster
 from chengyun.domain.taxonomy import CaseKind, Subclass, Taxonomy, Urgency
 from chengyun.domain.territory import Location
 from chengyun.domain.working_time import WorkingCalendar, as_china_time
+from chengyun.services.points import points_for_event
 from chengyun.services.records import CaseRecord, NearbyCase, OutboxMessage, PhotoRecord
 from chengyun.services.unit_of_work import UnitOfWork
 
@@ -607,6 +608,7 @@ def act(
         uow.cases.save(record, version)
         for message in messages:
             uow.outbox.add(message, now)
+        points_for_event(uow, env.clock, record, event)
         uow.commit()
     return ActionResult(record, event)
 

@@ -9,6 +9,7 @@ from typing import Protocol, Self
 
 from chengyun.domain.audit import AuditRecord
 from chengyun.domain.forces import Assignment, Person, Roster, Shift
+from chengyun.domain.points import Citizen, LedgerEntry
 from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
 from chengyun.services.records import (
@@ -143,6 +144,52 @@ class AuditRepository(Protocol):
     def records(self) -> list[AuditRecord]: ...
 
 
+class PointsRepository(Protocol):
+    """Citizens, their points ledger, the points policy and the phone-hash salt."""
+
+    def phone_salt(self, candidate: str, at: datetime) -> str:
+        """The installation's salt for phone hashes, storing ``candidate`` if there is
+        none yet (whoever stores first wins; everyone gets the stored one)."""
+        ...
+
+    def save_citizen(
+        self,
+        phone_hash: str,
+        phone: str,
+        nickname: str | None,
+        party_member: bool | None,
+        at: datetime,
+    ) -> Citizen:
+        """Insert or update the citizen with ``phone_hash``; ``None`` keeps a value."""
+        ...
+
+    def citizen(self, citizen_id: int, *, for_update: bool = False) -> Citizen | None:
+        """A citizen; ``for_update`` holds them until the transaction ends (redemptions
+        of one citizen wait for each other)."""
+        ...
+
+    def citizen_by_hash(self, phone_hash: str) -> Citizen | None: ...
+    def entries(self, citizen_id: int) -> list[LedgerEntry]:
+        """A citizen's ledger, oldest first."""
+        ...
+
+    def entries_for_case(self, case_id: int) -> list[LedgerEntry]: ...
+    def add(self, entry: LedgerEntry) -> LedgerEntry:
+        """Append ``entry``; returns it with its id."""
+        ...
+
+    def top(self, limit: int) -> list[tuple[Citizen, int, int]]:
+        """The ``limit`` citizens with the most points kept (earned minus revoked) above
+        zero: (citizen, points kept, reports that earned and were not revoked)."""
+        ...
+
+    def policy(self) -> dict[str, object] | None:
+        """The stored points policy, or ``None`` while the defaults are in force."""
+        ...
+
+    def save_policy(self, value: dict[str, object], at: datetime, by: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def territory(self) -> TerritoryRepository: ...
@@ -158,6 +205,8 @@ class UnitOfWork(Protocol):
     def accounts(self) -> AccountRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def points(self) -> PointsRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -13,6 +13,7 @@ from chengyun.adapters.db.case_repository import (
     SqlOutboxRepository,
     SqlTaxonomyRepository,
 )
+from chengyun.adapters.db.points_repository import SqlPointsRepository
 from chengyun.adapters.db.read_cache import ReadCache
 from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryRepository
 
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(self._connection)
         self.accounts = SqlAccountRepository(self._connection)
         self.audit = SqlAuditRepository(self._connection)
+        self.points = SqlPointsRepository(self._connection)
         return self
 
     def __exit__(

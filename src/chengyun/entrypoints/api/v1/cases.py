@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
 from chengyun.adapters.calendar import warn_if_unknown
@@ -30,6 +31,7 @@ from chengyun.domain.case_clocks import Clocks
 from chengyun.domain.cases import Action, Actor, Channel, allowed_actions
 from chengyun.domain.errors import Forbidden, InvalidInput, NotFound, Problem
 from chengyun.domain.forces import Person
+from chengyun.domain.points import normalise_phone
 from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
 from chengyun.entrypoints.api.deps import PlatformDep
@@ -45,6 +47,7 @@ from chengyun.services.cases import (
     request_hash,
     taxonomy_in_force,
 )
+from chengyun.services.points import record_citizen
 from chengyun.services.records import CaseFilter, CaseRecord, DuplicateKey, PhotoRecord
 
 router = APIRouter(tags=["cases 案件"])
@@ -67,6 +70,23 @@ class ComponentIn(BaseModel):
     )
 
 
+class CitizenIn(BaseModel):
+    """The citizen behind a ``citizen_qr`` report, who earns points (积分) when it is
+    registered."""
+
+    phone: str = Field(max_length=20, description="11-digit mobile number")
+    nickname: str | None = Field(None, max_length=40, description="shown masked")
+    party_member: bool | None = Field(None, description="党员; omitted: keep what is stored")
+
+    @field_validator("phone")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        try:
+            return normalise_phone(value)
+        except InvalidInput as error:
+            raise ValueError(error.problems[0].message) from error
+
+
 class CaseIn(BaseModel):
     """A report from any channel."""
 
@@ -82,6 +102,7 @@ class CaseIn(BaseModel):
     component: ComponentIn | None = None
     due_at: datetime | None = Field(None, description="a hotline order's own deadline")
     self_handled: bool = Field(False, description="发现即处置: solved on the spot")
+    citizen: CitizenIn | None = Field(None, description="citizen_qr only: who earns the points")
 
 
 class Named(BaseModel):
@@ -559,6 +580,15 @@ async def create_case(
             ],
         )
     warn_if_unknown(platform.calendar, (report.observed_at or platform.clock.now()).date())
+    if report.citizen is not None and report.channel is Channel.CITIZEN_QR:
+        citizen = record_citizen(
+            platform.uow(),
+            platform.clock,
+            report.citizen.phone,
+            report.citizen.nickname,
+            report.citizen.party_member,
+        )
+        command = replace(command, extra={**command.extra, "citizen_id": citizen.id})
     try:
         result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
     except DuplicateKey:

@@ -1,0 +1,201 @@
+"""Citizens, the points ledger, and the points settings (policy, phone-hash salt)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from chengyun.adapters.db import tables as t
+from chengyun.domain.points import Citizen, EntryKind, LedgerEntry
+
+POLICY = "points_policy"
+SALT = "citizen_phone_salt"
+_KEPT = (EntryKind.EARN.value, EntryKind.REVOKE.value)
+
+
+def _citizen(row: Any) -> Citizen:
+    return Citizen(
+        id=row.id,
+        phone=row.phone,
+        nickname=row.nickname,
+        party_member=bool(row.party_member),
+        created_at=row.created_at,
+    )
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(
+        citizen_id=row.citizen_id,
+        kind=EntryKind(row.kind),
+        points=row.points,
+        actor=row.actor,
+        at=row.at,
+        case_id=row.case_id,
+        note=row.note,
+        id=row.id,
+    )
+
+
+class SqlPointsRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+
+    def _insert(self, table: sa.Table) -> Any:
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        return insert(table)
+
+    # --- settings ---------------------------------------------------------------------------
+
+    def _setting(self, name: str) -> Any | None:
+        return self.connection.execute(
+            sa.select(t.settings_store.c.value).where(t.settings_store.c.name == name)
+        ).scalar()
+
+    def phone_salt(self, candidate: str, at: datetime) -> str:
+        self.connection.execute(
+            self._insert(t.settings_store)
+            .values(name=SALT, value={"salt": candidate}, updated_at=at, updated_by="")
+            .on_conflict_do_nothing(index_elements=[t.settings_store.c.name])
+        )
+        stored = self._setting(SALT)
+        assert isinstance(stored, dict), "the salt was stored just now"
+        return str(stored["salt"])
+
+    def policy(self) -> dict[str, object] | None:
+        value = self._setting(POLICY)
+        return dict(value) if isinstance(value, dict) else None
+
+    def save_policy(self, value: dict[str, object], at: datetime, by: str) -> None:
+        statement = self._insert(t.settings_store).values(
+            name=POLICY, value=value, updated_at=at, updated_by=by
+        )
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[t.settings_store.c.name],
+                set_={"value": value, "updated_at": at, "updated_by": by},
+            )
+        )
+
+    # --- citizens ---------------------------------------------------------------------------
+
+    def save_citizen(
+        self,
+        phone_hash: str,
+        phone: str,
+        nickname: str | None,
+        party_member: bool | None,
+        at: datetime,
+    ) -> Citizen:
+        # insert-or-nothing, then update: two first reports from one phone at once both
+        # end with the same citizen instead of one failing on the unique hash
+        self.connection.execute(
+            self._insert(t.citizens)
+            .values(
+                phone_hash=phone_hash,
+                phone=phone,
+                nickname=nickname or "",
+                party_member=bool(party_member),
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=[t.citizens.c.phone_hash])
+        )
+        changes: dict[str, Any] = {"phone": phone}
+        if nickname is not None:
+            changes["nickname"] = nickname
+        if party_member is not None:
+            changes["party_member"] = party_member
+        self.connection.execute(
+            t.citizens.update().where(t.citizens.c.phone_hash == phone_hash).values(**changes)
+        )
+        found = self.citizen_by_hash(phone_hash)
+        assert found is not None
+        return found
+
+    def citizen(self, citizen_id: int, *, for_update: bool = False) -> Citizen | None:
+        if for_update and self.dialect == "sqlite":
+            # SQLite locks the whole database for writing: a no-op write takes that lock
+            # now, so the balance read next cannot change before this transaction ends
+            self.connection.execute(
+                t.citizens.update().where(t.citizens.c.id == citizen_id).values(id=t.citizens.c.id)
+            )
+        query = sa.select(t.citizens).where(t.citizens.c.id == citizen_id)
+        if for_update and self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = self.connection.execute(query).first()
+        return _citizen(row) if row else None
+
+    def citizen_by_hash(self, phone_hash: str) -> Citizen | None:
+        row = self.connection.execute(
+            sa.select(t.citizens).where(t.citizens.c.phone_hash == phone_hash)
+        ).first()
+        return _citizen(row) if row else None
+
+    # --- the ledger -------------------------------------------------------------------------
+
+    def entries(self, citizen_id: int) -> list[LedgerEntry]:
+        rows = self.connection.execute(
+            sa.select(t.points_ledger)
+            .where(t.points_ledger.c.citizen_id == citizen_id)
+            .order_by(t.points_ledger.c.at, t.points_ledger.c.id)
+        )
+        return [_entry(r) for r in rows]
+
+    def entries_for_case(self, case_id: int) -> list[LedgerEntry]:
+        rows = self.connection.execute(
+            sa.select(t.points_ledger)
+            .where(t.points_ledger.c.case_id == case_id)
+            .order_by(t.points_ledger.c.id)
+        )
+        return [_entry(r) for r in rows]
+
+    def add(self, entry: LedgerEntry) -> LedgerEntry:
+        entry_id = self.connection.execute(
+            t.points_ledger.insert()
+            .values(
+                citizen_id=entry.citizen_id,
+                case_id=entry.case_id,
+                kind=entry.kind.value,
+                points=entry.points,
+                note=entry.note,
+                actor=entry.actor,
+                at=entry.at,
+            )
+            .returning(t.points_ledger.c.id)
+        ).scalar_one()
+        return LedgerEntry(
+            entry.citizen_id,
+            entry.kind,
+            entry.points,
+            entry.actor,
+            entry.at,
+            entry.case_id,
+            entry.note,
+            int(entry_id),
+        )
+
+    def top(self, limit: int) -> list[tuple[Citizen, int, int]]:
+        ledger = t.points_ledger
+        one_report = sa.case((ledger.c.kind == EntryKind.EARN.value, 1), else_=-1)
+        kept = (
+            sa.select(
+                ledger.c.citizen_id,
+                sa.func.sum(ledger.c.points).label("points"),
+                sa.func.sum(one_report).label("reports"),
+            )
+            .where(ledger.c.kind.in_(_KEPT))
+            .group_by(ledger.c.citizen_id)
+            .having(sa.func.sum(ledger.c.points) > 0)
+            .subquery()
+        )
+        rows = self.connection.execute(
+            sa.select(t.citizens, kept.c.points, kept.c.reports)
+            .join(kept, kept.c.citizen_id == t.citizens.c.id)
+            .order_by(kept.c.points.desc(), t.citizens.c.created_at, t.citizens.c.id)
+            .limit(limit)
+        )
+        return [(_citizen(r), int(r.points), int(r.reports)) for r in rows]
