@@ -620,6 +620,56 @@ def restore(
     )
 
 
+report_app = typer.Typer(help="报表 / Published reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("monthly")
+def report_monthly(
+    month: Annotated[str, typer.Option(help="the month, e.g. 2020-07 (China time)")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="the folder to write the two files to", file_okay=False)
+    ] = Path("."),
+) -> None:
+    """The monthly assessment report, .xlsx and printable PDF / 督查考核月报."""
+    from chengyun.adapters.db.assessment import settings_store
+    from chengyun.adapters.db.measures import reader
+    from chengyun.adapters.reports.monthly import filename, monthly_pdf, monthly_xlsx
+    from chengyun.domain.assessment import parse_month
+    from chengyun.services.assessment import monthly_assessment
+
+    stage = "督查考核月报 report"
+    with _platform() as platform:
+        _require_schema(platform)
+        try:
+            now = platform.clock.now()
+            period = parse_month(month, now)
+            with _ProgressBar() as progress:
+                progress(stage, 0, 3)
+                assessment = monthly_assessment(platform.uow(), reader, settings_store, period, now)
+                progress(stage, 1, 3)
+                workbook = monthly_xlsx(assessment)
+                progress(stage, 2, 3)
+                document = monthly_pdf(assessment)
+                progress(stage, 3, 3)
+        except DomainError as error:
+            raise _fail(error) from error
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for content, suffix in ((workbook, "xlsx"), (document, "pdf")):
+        path = out_dir / filename(assessment, suffix)
+        path.write_bytes(content)
+        written.append(str(path))
+    scored = [
+        f"{sum(1 for s in ranking if s.rank is not None)}/{len(ranking)}"
+        for ranking in (assessment.discovery, assessment.handling)
+    ]
+    out.print(
+        f"✓ 已生成 {assessment.month} 督查考核月报 / monthly report written: {', '.join(written)} "
+        f"(scored: {scored[0]} discovery units, {scored[1]} handling units)"
+    )
+
+
 def main() -> None:
     try:
         app()
