@@ -3,12 +3,15 @@
 from fastapi import APIRouter
 
 from chengyun.entrypoints.api.v1 import (
+    assessment,
     auth,
     cases,
+    coverage,
     duty,
     forces,
     health,
     measures,
+    points,
     taxonomy,
     territory,
 )
@@ -22,3 +25,6 @@ router.include_router(duty.router)
 router.include_router(cases.router)
 router.include_router(taxonomy.router)
 router.include_router(measures.router)
+router.include_router(assessment.router)
+router.include_router(coverage.router)
+router.include_router(points.router)
