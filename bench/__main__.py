@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_startup, intake, locate, sweep
+from bench import demo_startup, intake, locate, measures, sweep
 from bench.record import append
 
 BENCHMARKS = {
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "demo": demo_startup.run,
     "intake": intake.run,
     "sweep": sweep.run,
+    "measures": measures.run,
 }
 
 
