@@ -10,7 +10,7 @@ export → import → export gives the same tables.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from chengyun.adapters.spreadsheets.cells import cell_text, header_fields
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import (
     Assignment,
@@ -74,28 +75,6 @@ def _sheet_shift(title: str) -> Shift | None:
     return None
 
 
-def _header_fields(row: Sequence[Any]) -> dict[int, str]:
-    """Map column positions to fields; a header may be Chinese, English or both."""
-    found: dict[int, str] = {}
-    for position, cell in enumerate(row):
-        text = str(cell or "").strip().casefold()
-        if not text:
-            continue
-        for column in COLUMNS:
-            zh, en = column.header.split(" ", 1)
-            if text in (column.header.casefold(), zh.casefold(), en.casefold(), column.field):
-                found[position] = column.field
-    return found
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def roster_from_xlsx(data: bytes, territory: Territory) -> tuple[Roster, list[Shift]]:
     """Read a workbook; return the roster and the shifts whose tables it holds.
 
@@ -126,7 +105,7 @@ def roster_from_xlsx(data: bytes, territory: Territory) -> tuple[Roster, list[Sh
         shifts.append(shift)
         rows = sheet.iter_rows(values_only=True)
         header = next(rows, None)
-        fields = _header_fields(header or ())
+        fields = header_fields(header or (), COLUMNS)
         missing = [
             c.header for c in COLUMNS if c.field not in fields.values() and c.field != "note"
         ]
@@ -138,7 +117,7 @@ def roster_from_xlsx(data: bytes, territory: Territory) -> tuple[Roster, list[Sh
             )
             continue
         for row_number, raw in enumerate(rows, start=2):
-            values = {fields[i]: _text(v) for i, v in enumerate(raw) if i in fields}
+            values = {fields[i]: cell_text(v) for i, v in enumerate(raw) if i in fields}
             if not any(values.values()):
                 continue
             row_problems = _read_row(

@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from chengyun.adapters.spreadsheets.cells import cell_text, header_fields
 from chengyun.adapters.taxonomy_file import subclass_from_mapping
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import Department, TeamType
@@ -169,33 +170,11 @@ def _find_sheet(sheets: Sequence[Any]) -> Any:
     return None
 
 
-def _header_fields(row: Sequence[Any]) -> dict[int, str]:
-    """Map column positions to fields; a header may be Chinese, English or both."""
-    found: dict[int, str] = {}
-    for position, cell in enumerate(row):
-        text = str(cell or "").strip().casefold()
-        if not text:
-            continue
-        for column in COLUMNS:
-            zh, en = column.header.split(" ", 1)
-            if text in (column.header.casefold(), zh.casefold(), en.casefold(), column.field):
-                found[position] = column.field
-    return found
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def _read_sheet(sheet: Any) -> tuple[list[Subclass], list[Problem]]:
     title = str(sheet.title)
     rows: Iterator[Sequence[Any]] = iter(sheet.iter_rows(values_only=True))
     header: Sequence[Any] = next(rows, ())
-    fields = _header_fields(header)
+    fields = header_fields(header, COLUMNS)
     missing = [c.header for c in COLUMNS if c.field not in fields.values()]
     if missing:
         return [], [
@@ -206,14 +185,14 @@ def _read_sheet(sheet: Any) -> tuple[list[Subclass], list[Problem]]:
     first_row: dict[str, int] = {}
     for row_number, raw in enumerate(rows, start=2):
         cells = {fields[i]: v for i, v in enumerate(raw) if i in fields}
-        if not any(_text(v) for v in cells.values()):
+        if not any(cell_text(v) for v in cells.values()):
             continue
         subclass, row_problems = subclass_from_mapping(_mapping(cells), ())
         problems.extend(
             Problem((title, row_number, _header_for(p.location)), p.message, p.kind)
             for p in row_problems
         )
-        code = _text(cells.get("code"))
+        code = cell_text(cells.get("code"))
         if code:
             earlier = first_row.get(code)
             if earlier is not None:
@@ -234,13 +213,15 @@ def _read_sheet(sheet: Any) -> tuple[list[Subclass], list[Problem]]:
 def _mapping(cells: dict[str, Any]) -> dict[str, Any]:
     """A row as the JSON mapping ``subclass_from_mapping`` reads; numbers stay numbers."""
     mapping: dict[str, Any] = {
-        c.field: _text(cells.get(c.field)) for c in _BASE_COLUMNS if _text(cells.get(c.field))
+        c.field: cell_text(cells.get(c.field))
+        for c in _BASE_COLUMNS
+        if cell_text(cells.get(c.field))
     }
     limits: dict[str, Any] = {}
     for stage in Stage:
         amount = cells.get(f"{stage.value}.amount")
-        unit = _text(cells.get(f"{stage.value}.unit"))
-        if _text(amount) == "" and not unit:
+        unit = cell_text(cells.get(f"{stage.value}.unit"))
+        if cell_text(amount) == "" and not unit:
             continue  # reported as a missing limit by the domain rules
         entry: dict[str, Any] = {"amount": _amount(amount)}
         if unit:
@@ -256,7 +237,7 @@ def _amount(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         return value
-    text = _text(value)
+    text = cell_text(value)
     if not text:
         return None
     try:
