@@ -536,14 +536,21 @@ def _requester_of_extension(case: Case, actor: Actor) -> str | None:
     return _assignee(case, actor)
 
 
-def _approver_of_extension(case: Case, actor: Actor) -> str | None:
-    if case.extension_pending is None:
-        return "没有待审批的延期申请 / no extension request is pending"
+def _approver_of(pending: Mapping[str, Any] | None, actor: Actor, missing: str) -> str | None:
+    """Who may decide a pending request: an approver who did not make it."""
+    if pending is None:
+        return missing
     if not _can_approve(actor):
         return _ONLY_APPROVER
-    if actor.number == case.extension_pending.get("requested_by"):
+    if actor.number == pending.get("requested_by"):
         return "不能审批自己的申请 / nobody approves their own request"
     return None
+
+
+def _approver_of_extension(case: Case, actor: Actor) -> str | None:
+    return _approver_of(
+        case.extension_pending, actor, "没有待审批的延期申请 / no extension request is pending"
+    )
 
 
 def _checker(case: Case, actor: Actor) -> str | None:
@@ -574,13 +581,9 @@ def _void_requester(case: Case, actor: Actor) -> str | None:
 
 
 def _void_approver(case: Case, actor: Actor) -> str | None:
-    if case.void_pending is None:
-        return "没有待审批的作废申请 / no void request is pending"
-    if not _can_approve(actor):
-        return _ONLY_APPROVER
-    if actor.number == case.void_pending.get("requested_by"):
-        return "不能审批自己的申请 / nobody approves their own request"
-    return None
+    return _approver_of(
+        case.void_pending, actor, "没有待审批的作废申请 / no void request is pending"
+    )
 
 
 def _escalator(case: Case, actor: Actor) -> str | None:

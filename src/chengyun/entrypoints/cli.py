@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,6 +35,11 @@ app.add_typer(forces_app, name="forces")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def input_file(help: str) -> Any:
+    """An argument naming a file that must exist and be readable."""
+    return typer.Argument(help=help, exists=True, dir_okay=False, readable=True)
 
 
 def _fail(error: DomainError) -> typer.Exit:
@@ -192,15 +197,7 @@ def demo(
 
 @territory_app.command("import")
 def territory_import(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="a territory GeoJSON FeatureCollection (WGS-84)",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
-    ],
+    file: Annotated[Path, input_file("a territory GeoJSON FeatureCollection (WGS-84)")],
     tolerance: Annotated[float, typer.Option(help="overlap tolerance in m²")] = 1.0,
 ) -> None:
     """Import a territory (all or nothing) / 导入辖区."""
@@ -251,15 +248,7 @@ def territory_export(
 
 @forces_app.command("import")
 def forces_import(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="the .xlsx with 日间/夜间 (Day/Night) sheets",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
-    ],
+    file: Annotated[Path, input_file("the .xlsx with 日间/夜间 (Day/Night) sheets")],
 ) -> None:
     """Import the day and/or night tables (all or nothing) / 导入力量表."""
     from chengyun.adapters.spreadsheets.forces_xlsx import roster_from_xlsx
@@ -366,13 +355,7 @@ def taxonomy_export(
 @taxonomy_app.command("import")
 def taxonomy_import(
     file: Annotated[
-        Path,
-        typer.Argument(
-            help='the .xlsx (sheet "分类 Taxonomy") or .json ({"subclasses": [...]})',
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
+        Path, input_file('the .xlsx (sheet "分类 Taxonomy") or .json ({"subclasses": [...]})')
     ],
 ) -> None:
     """Replace the taxonomy (all or nothing) / 导入分类."""

@@ -4,14 +4,18 @@ values read as the text a person typed."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 
-class Column(Protocol):
-    @property
-    def field(self) -> str: ...
-    @property
-    def header(self) -> str: ...
+@dataclass(frozen=True)
+class Column:
+    """A column of an exchanged sheet: the field it holds, its ``"中文 English"`` header
+    and its display width."""
+
+    field: str
+    header: str
+    width: int
 
 
 def header_fields(row: Sequence[Any], columns: Iterable[Column]) -> dict[int, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -20,7 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from chengyun.adapters.spreadsheets.cells import cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import (
     Assignment,
@@ -43,13 +42,6 @@ SHEET_TITLES = {
 }
 README_TITLE = "说明 Readme"
 CODES_TITLE = "代码 Codes"
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str
-    header: str
-    width: int
 
 
 COLUMNS = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -22,7 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from chengyun.adapters.spreadsheets.cells import cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
 from chengyun.adapters.taxonomy_file import subclass_from_mapping
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import Department, TeamType
@@ -40,13 +39,6 @@ from chengyun.domain.taxonomy import (
 SHEET_TITLE = "分类 Taxonomy"
 README_TITLE = "说明 Readme"
 CODES_TITLE = "代码 Codes"
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str
-    header: str
-    width: int
 
 
 _BASE_COLUMNS = (
