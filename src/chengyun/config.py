@@ -68,6 +68,8 @@ class Settings(BaseSettings):
         "the map draws only the territory's own polygons (no external tiles)",
     )
 
+    # integrations: each peer's settings below (fields with a description, safe defaults)
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.mode == "production" and (

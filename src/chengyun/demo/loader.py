@@ -75,6 +75,7 @@ def load_demo(uow: UnitOfWork, clock: Clock | None = None) -> DemoLoaded:
             *accounts_for_people(roster, password),
         ],
     )
+    # integrations: each peer seeds its demo data below (applications, shops, cameras, …)
     return DemoLoaded(
         grids=summary.grids,
         units=summary.units,

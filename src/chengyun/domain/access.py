@@ -60,6 +60,12 @@ class Permission(Labelled):
     POINTS_MANAGE = "points.manage", "积分管理", "Manage citizen points"
     POSITIONS_REPORT = "positions.report", "上报巡查轨迹", "Report patrol positions"
     AUDIT_READ = "audit.read", "查看审计", "Read the audit log"
+    INTEGRATIONS_MANAGE = (
+        "integrations.manage",
+        "维护对接",
+        "Manage integrations (applications, cameras, shops, gazetteer, dead letters)",
+    )
+    # integrations: further permissions below, one member each
 
 
 _STAFF_READ = frozenset(
@@ -78,7 +84,11 @@ _WORKER = _STAFF_READ | {
     Permission.POSITIONS_REPORT,
 }
 _COORDINATOR = _WORKER | {Permission.CONTACTS, Permission.MEASURES_READ}
-_CENTRE = _COORDINATOR | {Permission.POINTS_MANAGE}
+_CENTRE = _COORDINATOR | {
+    Permission.POINTS_MANAGE,
+    Permission.INTEGRATIONS_MANAGE,
+    # integrations: centre permissions below, one line each
+}
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMINISTRATOR: frozenset(Permission)
@@ -100,6 +110,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.CASES_READ,
             Permission.TAXONOMY_READ,
             Permission.TERRITORY_READ,
+            # integrations: system (hotline, district, algorithms) permissions below
         }
     ),
 }

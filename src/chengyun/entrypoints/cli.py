@@ -117,13 +117,13 @@ def worker(
     interval: Annotated[float, typer.Option(help="seconds between passes")] = 1.0,
 ) -> None:
     """SLA sweep (warn, escalate) and outbox delivery / 后台任务：超时预警、升级、消息投递."""
+    from chengyun.entrypoints.senders import build_sender
     from chengyun.entrypoints.worker import run, run_once
-    from chengyun.services.delivery import RecordingSender
 
     with _platform() as platform:
         _require_schema(platform)
         if once:
-            done = run_once(platform, RecordingSender())
+            done = run_once(platform, build_sender(platform))
             out.print(
                 f"✓ 扫描 / swept {done.sweep.looked_at} (warned {done.sweep.warned}, escalated "
                 f"{done.sweep.escalated}); 投递 / delivered {done.delivery.delivered}, failed "
@@ -132,7 +132,7 @@ def worker(
             return
         out.print(f"worker running every {interval:g} s — Ctrl+C to stop / 按 Ctrl+C 停止")
         try:
-            run(platform, interval=interval)
+            run(platform, build_sender(platform), interval=interval)
         except KeyboardInterrupt:
             out.print("stopped / 已停止")
 
@@ -651,6 +651,9 @@ def report_monthly(
         f"✓ 已生成 {assessment.month} 督查考核月报 / monthly report written: {', '.join(written)} "
         f"(scored: {scored[0]} discovery units, {scored[1]} handling units)"
     )
+
+
+# integrations: each peer's command group below (``app.add_typer(...)``), one line each
 
 
 def main() -> None:

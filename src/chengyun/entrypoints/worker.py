@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import SweepResult, sweep
-from chengyun.services.delivery import DeliveryResult, RecordingSender, Sender, deliver_outbox
+from chengyun.services.delivery import DeliveryResult, Sender, deliver_outbox
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,10 @@ def run(
     stop: threading.Event | None = None,
 ) -> None:
     """Run passes every ``interval`` seconds until ``stop`` is set."""
-    sender = sender or RecordingSender()
+    if sender is None:
+        from chengyun.entrypoints.senders import build_sender
+
+        sender = build_sender(platform)
     stop = stop or threading.Event()
     while not stop.is_set():
         try:

@@ -31,6 +31,20 @@ class RecordingSender:
         self.sent.append(message)
 
 
+@dataclass
+class RoutingSender:
+    """Hands each message to the peer that carries its topic: the part of the topic before
+    the first dot (``district.escalate`` → ``district``) picks a route; everything else —
+    the notifications to people — goes to ``default``."""
+
+    routes: dict[str, Sender]
+    default: Sender
+
+    def send(self, message: PendingMessage) -> None:
+        route = self.routes.get(message.topic.split(".", 1)[0], self.default)
+        route.send(message)
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     delivered: int

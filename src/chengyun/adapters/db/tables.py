@@ -344,3 +344,15 @@ settings_store = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False, server_default=""),
 )
+
+
+# Each integration keeps its tables in its own module; importing them here puts them on
+# ``metadata`` for Alembic and the schema test.
+from chengyun.adapters.db import (  # noqa: E402, F401
+    tables_district,
+    tables_hotline,
+    tables_open311,
+    tables_shops,
+    tables_vision,
+    tables_wecom,
+)

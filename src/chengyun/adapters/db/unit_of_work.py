@@ -35,6 +35,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountRepository(self._connection)
         self.audit = SqlAuditRepository(self._connection)
         self.points = SqlPointsRepository(self._connection)
+        # integrations: each peer adds its repository below, one line each
         return self
 
     def __exit__(

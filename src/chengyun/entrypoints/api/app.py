@@ -140,4 +140,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     app.include_router(pages.router)
     app.include_router(command.router)
+    # integrations and pages outside /api/v1 (Open311, /m/, /c/, /admin/ …), one line each
     return app

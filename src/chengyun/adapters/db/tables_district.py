@@ -1,0 +1,1 @@
+"""Tables — The district platform: exchanged messages."""

@@ -1,0 +1,1 @@
+"""Tables — 12345 hotline work orders and the address gazetteer."""

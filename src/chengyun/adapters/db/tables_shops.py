@@ -1,0 +1,1 @@
+"""Tables — Citizen QR codes: the shop registry."""

@@ -1,0 +1,1 @@
+"""Tables — Video algorithms: cameras, scene mappings and alerts."""
