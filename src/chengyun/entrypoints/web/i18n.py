@@ -197,6 +197,10 @@ TOPICS: dict[str, tuple[str, str]] = {
     "warning": ("时限预警", "Deadline warning"),
     "escalation": ("超时升级", "Escalated: overdue"),
     "district": ("报区平台", "To the district platform"),
+    # pages added with the integrations: each page's words in a block below its marker
+    # integrations: phone pages (/m/)
+    # integrations: citizen page (/c/)
+    # integrations: other pages (admin, dead letters, hotline, cameras)
 }
 
 
