@@ -26,6 +26,7 @@ SAMPLE = {
     "action": "accept",
     "photo_id": "nothing",
     "token_id": "987654",
+    # integrations: sample values for new path parameters below
 }
 SCOPES = {
     Role.GRID_CHIEF: (ScopeKind.GRID, "310118002900001"),
