@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"
     )
+    read_database_url: str | None = Field(
+        None,
+        description="只读副本 / a read replica (a PostgreSQL streaming standby) for the "
+        "read-heavy screens — measures, assessment, case lists; default: the primary",
+    )
     tile_url: str | None = Field(
         None,
         max_length=500,

@@ -35,6 +35,12 @@ class Platform:
         return self.engine_override or make_engine(self.settings.resolved_database_url)
 
     @cached_property
+    def read_engine(self) -> Engine:
+        """The read replica when one is configured, else the primary."""
+        url = self.settings.read_database_url
+        return make_engine(url) if url else self.engine
+
+    @cached_property
     def calendar(self) -> WorkingCalendar:
         return china_calendar(self.settings.day_start, self.settings.day_end)
 
@@ -44,6 +50,11 @@ class Platform:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.read_cache)
+
+    def read_uow(self) -> SqlUnitOfWork:
+        """A unit of work for screens that only read (measures, assessment, case lists):
+        on the replica, which may lag the primary by a moment; never write through it."""
+        return SqlUnitOfWork(self.read_engine, self.read_cache)
 
     @cached_property
     def territory_index(self) -> TerritoryIndexCache:

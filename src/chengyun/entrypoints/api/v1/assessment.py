@@ -203,7 +203,7 @@ def _target(check: TargetCheck, scope: str) -> TargetOut:
 def _assessment(platform: Platform, month: str | None) -> MonthlyAssessment:
     now = platform.clock.now()
     period = parse_month(month, now)
-    return monthly_assessment(platform.uow(), reader, settings_store, period, now)
+    return monthly_assessment(platform.read_uow(), reader, settings_store, period, now)
 
 
 @router.get(

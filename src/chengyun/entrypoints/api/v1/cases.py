@@ -655,7 +655,7 @@ def list_cases(
         unassigned=unassigned,
         **_visibility(signed_in(principal)),
     )
-    with platform.uow() as uow:
+    with platform.read_uow() as uow:
         total, records = uow.cases.search(where, limit, offset)
         taxonomy = taxonomy_in_force(uow, platform.cases)
         roster = uow.forces.roster() if records else None

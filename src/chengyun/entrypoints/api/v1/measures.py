@@ -156,7 +156,7 @@ def get_measures(
     ] = None,
 ) -> MeasuresOut:
     request = _request(platform, signed_in(principal), from_, to, scope, group_by)
-    report = measures_report(platform.uow(), reader, request)
+    report = measures_report(platform.read_uow(), reader, request)
     head = {
         "from_": as_china_time(request.period.start),
         "to": as_china_time(request.period.end),
@@ -193,7 +193,7 @@ def get_cases_behind(
 ) -> CasesBehindOut:
     which, side = parse_drill_down(measure, part)
     request = _request(platform, signed_in(principal), from_, to, scope)
-    found = cases_behind(platform.uow(), reader, request, which, side, limit, offset)
+    found = cases_behind(platform.read_uow(), reader, request, which, side, limit, offset)
     return CasesBehindOut(
         from_=as_china_time(request.period.start),
         to=as_china_time(request.period.end),

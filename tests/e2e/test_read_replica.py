@@ -1,0 +1,145 @@
+"""The read-heavy screens read from a replica (``CHENGYUN_READ_DATABASE_URL``): a real
+PostgreSQL streaming standby of a private primary, made with ``pg_basebackup``. While the
+standby's replay is paused, the case list and the measures do not yet show a new report
+that the primary already holds; once replay resumes, they do."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from chengyun.adapters.db.engine import make_engine, upgrade
+from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+from chengyun.clock import DrivenClock
+from chengyun.config import Settings
+from chengyun.demo.loader import DEMO_GATEWAY, DEMO_PASSWORD, load_demo
+from chengyun.domain.working_time import CHINA_TZ
+from chengyun.entrypoints.api.app import create_app
+from chengyun.entrypoints.platform import Platform
+from tests.e2e.test_faults import Cluster, _free_port
+from tests.factories import CENTRE, report
+
+pytestmark = pytest.mark.slow
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def standby(cluster: Cluster) -> Iterator[Cluster]:
+    """A hot standby of ``cluster``, streaming from it, on a port of its own."""
+    root = cluster.data.parent / "standby"
+    root.mkdir()
+    if cluster.as_postgres:
+        shutil.chown(root, "postgres", "postgres")
+    node = Cluster(cluster.bindir, root, _free_port())
+    cluster.run(
+        "pg_basebackup",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(cluster.port),
+        "-U",
+        "postgres",
+        "-D",
+        str(node.data),
+        "-R",  # writes standby.signal and primary_conninfo
+        "-X",
+        "stream",
+        "--no-sync",
+    )
+    node.ctl("start")
+    try:
+        yield node
+    finally:
+        node.ctl("stop", "-m", "immediate")
+
+
+def _caught_up(primary: Cluster, replica: Cluster, seconds: float = 30) -> None:
+    """Wait until the standby has replayed everything the primary has written."""
+    with psycopg.connect(_dsn(primary.url), autocommit=True) as p:
+        (target,) = p.execute("SELECT pg_current_wal_lsn()").fetchone() or ("",)
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(_dsn(replica.url), autocommit=True) as r:
+        while True:
+            (done,) = r.execute(
+                "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)
+            ).fetchone() or (False,)
+            if done:
+                return
+            assert time.monotonic() < deadline, "the standby did not catch up"
+            time.sleep(0.05)  # waiting for another process, not for a timer of ours
+
+
+def test_lists_and_measures_come_from_the_replica(
+    cluster: Cluster, standby: Cluster, tmp_path: Path
+) -> None:
+    engine = make_engine(cluster.url)
+    upgrade(engine)
+    load_demo(SqlUnitOfWork(engine))
+    engine.dispose()
+    clock = DrivenClock(datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ))
+    platform = Platform(
+        Settings(
+            mode="test",
+            data_dir=tmp_path,
+            database_url=cluster.url,
+            read_database_url=standby.url,
+            territory_refresh_seconds=0,
+        ),
+        clock=clock,
+    )
+    assert platform.read_engine.url.port == standby.port != platform.engine.url.port
+    with TestClient(create_app(platform=platform)) as client:
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        gateway = client.post(
+            "/api/v1/auth/token", data={"username": DEMO_GATEWAY, "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        reporter = {"Authorization": f"Bearer {gateway}"}
+
+        def reported(dx: float) -> int:
+            body = report(
+                channel="hotline",
+                observed_at=None,
+                position={"lng": CENTRE[0] + dx, "lat": CENTRE[1], "crs": "wgs84"},
+            )
+            answer = client.post("/api/v1/cases", json=body, headers=reporter)
+            assert answer.status_code == 201, answer.text
+            return int(answer.json()["id"])
+
+        def listed() -> set[int]:
+            answer = client.get("/api/v1/cases", headers=admin)
+            assert answer.status_code == 200, answer.text
+            return {item["id"] for item in answer.json()["items"]}
+
+        def found() -> int:
+            day = clock.now().date().isoformat()
+            figures = client.get(
+                "/api/v1/measures", params={"from": day, "to": day}, headers=admin
+            ).json()["measures"]
+            return int(figures["intelligent_discovery_share"]["denominator"])
+
+        first = reported(0.0)
+        _caught_up(cluster, standby)
+        assert listed() == {first} and found() == 1
+        with psycopg.connect(_dsn(standby.url), autocommit=True) as r:
+            r.execute("SELECT pg_wal_replay_pause()")
+            second = reported(0.003)
+            assert client.get(f"/api/v1/cases/{second}", headers=admin).status_code == 200
+            assert listed() == {first} and found() == 1  # the replica has not replayed it yet
+            r.execute("SELECT pg_wal_replay_resume()")
+        _caught_up(cluster, standby)
+        assert listed() == {first, second} and found() == 2
+    platform.engine.dispose()
+    platform.read_engine.dispose()
