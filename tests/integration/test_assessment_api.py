@@ -235,11 +235,11 @@ def test_the_rankings_of_the_month_and_the_figures_behind_them(
     assert len(discovery) == 8 + 5 + 34  # team types, grids, units
     top = [(s["rank"], s["unit"]["type"], s["unit"]["code"], s["score"]) for s in discovery[:3]]
     # Grid 1 and the unit hold the same seven cases, so their workstations tie at
-    # 60.67 and share the first rank; the maintenance team is third.
+    # 60.67 and share the first rank; the reporter's team (grid supervisors) is third.
     assert top == [
         (1, "joint_workstation", G1, 60.67),
         (1, "community_workstation", july["unit"], 60.67),
-        (3, "team", "maintenance", 50.0),
+        (3, "team", "grid_supervisor", 58.0),
     ]
     assert all(s["rank"] is None and s["score"] is None for s in discovery[3:])
     station = discovery[0]
@@ -256,18 +256,19 @@ def test_the_rankings_of_the_month_and_the_figures_behind_them(
     }
     assert figures(discovery[1]) == figures(station)
     team = discovery[2]
-    # sent to the maintenance team: A (patrol, valid), B (hotline), V (patrol, voided).
-    # Valid reports 1/2 × 30 = 15; first found A 1/2 × 35 = 17.5; missed B 1/2:
-    # (1 − 1/2) × 15 = 7.5; the self-handled share cannot be measured for a team (S went
-    # to no one): 40 earned of the 80 points measured → 50
+    # reported by the grid supervisor: A, C, D, S (valid) and V (voided); the hotline's
+    # B and E have no reporting team. Valid reports 4/5 × 30 = 24; self-handled S of the
+    # valid A, C, D, S: 1/4 × 20 = 5; first discovery and missed reports belong to areas,
+    # not to the team that reported: left out. 29 earned of the 50 points measured → 58
     assert figures(team) == {
-        "valid_report_rate": (1, 2, 15.0),
-        "first_discovery_rate": (1, 2, 17.5),
-        "missed_report_rate": (1, 2, 7.5),
-        "self_handled_share": (None, None, None),
+        "valid_report_rate": (4, 5, 24.0),
+        "first_discovery_rate": (None, None, None),
+        "missed_report_rate": (None, None, None),
+        "self_handled_share": (1, 4, 5.0),
     }
-    assert team["measured_weight"] == 80
-    assert "self-handled" in team["components"][3]["note"]
+    assert team["measured_weight"] == 50
+    assert "per area" in team["components"][1]["note"]
+    assert "per area" in team["components"][2]["note"]
 
     # the seed's targets over the key units (the unit is one) and the whole sub-district:
     # first discovery 4/6 < 85 %; due to be closed A, B, C, D, E, S, closed all but B:
@@ -441,7 +442,7 @@ def test_the_monthly_workbook(client: TestClient, july: dict) -> None:
     assert [(r[0], r[2], r[5]) for r in discovery[1:4]] == [
         (1, G1, 60.67),
         (1, july["unit"], 60.67),
-        (3, "maintenance", 50),
+        (3, "grid_supervisor", 58),
     ]
     assert discovery[2][4] == "★"  # a key unit
     for family in Family:  # a native bar chart of the scores on each ranking sheet

@@ -47,6 +47,8 @@ UNITS = {  # unit → (grid, key)
 }
 AREAS = ["310118002800001", "310118002800002"]
 PEOPLE = ["YPG1-001", "YPG1-002", "YPG2-001", "YPD-007"]
+#: Each person's team (the reporter's team is the discovery side's breakdown).
+TEAMS = {"YPG1-001": "grid_supervisor", "YPG1-002": "non_motor", "YPG2-001": "grid_supervisor"}
 RESPONSIBLE = [None, "police", "urban_management", "grid_supervisor", "property"]
 SUBCLASSES = ["E0102", "E0501", "C0301"]
 UTC8 = CHINA_TZ
@@ -213,6 +215,7 @@ def _case(rng: random.Random, number: int) -> tuple[dict[str, Any], CaseFacts, s
         assignee=assignee,
         handlers=tuple(handlers),
         responsible=responsible,
+        reporter_team=TEAMS.get(reporter or ""),
         reject_reason=reject_reason,
         closed_at=closed_at,
         dispatches=dispatches,
@@ -251,6 +254,19 @@ def _populate(engine: Engine, seed: int, count: int = 500) -> list[CaseFacts]:
                 for u, (g, key) in UNITS.items()
             ],
         )
+        connection.execute(
+            t.people.insert(),
+            [
+                {
+                    "number": n,
+                    "name": n,
+                    "phone": "13900000000",
+                    "post": "patrol",
+                    "team": TEAMS.get(n),
+                }
+                for n in PEOPLE
+            ],
+        )
         rows = [{**row, "id": n + 1} for n, (row, _, _) in enumerate(generated)]
         connection.execute(t.cases.insert(), rows)
         events = [
@@ -285,6 +301,7 @@ SCOPES = [
     f"area:{AREAS[1]}",
     "department:police",
     "team:grid_supervisor",
+    "reporter_team:grid_supervisor",
     "person:YPG1-001",
     "channel:hotline",
     "subclass:E0501",

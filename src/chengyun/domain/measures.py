@@ -108,7 +108,8 @@ class CaseFacts:
 
     ``first_channel``/``first_found_at`` are the earliest report of the problem, the
     reports merged into the case included; ``responsible`` is the team type or department
-    the case was sent to; ``handlers`` everyone who handled it; ``reject_reason`` why a
+    the case was sent to; ``reporter_team`` the team type of the person who reported it
+    (the discovery side: 上报队伍); ``handlers`` everyone who handled it; ``reject_reason`` why a
     rejected report was not registered (``invalid`` or ``duplicate``). Each stage clock
     keeps only its current cycle (a re-dispatch or rework restarts it).
     """
@@ -133,6 +134,7 @@ class CaseFacts:
     assignee: str | None = None
     handlers: tuple[str, ...] = ()
     responsible: str | None = None
+    reporter_team: str | None = None
     reject_reason: str | None = None
     closed_at: datetime | None = None
     dispatches: int = 0
@@ -679,6 +681,7 @@ class ScopeKind(Labelled):
     AREA = "area", "区域", "Area"
     DEPARTMENT = "department", "部门", "Department"
     TEAM = "team", "队伍", "Team"
+    REPORTER_TEAM = "reporter_team", "上报队伍", "Reporting team"
     PERSON = "person", "人员", "Person"
     CHANNEL = "channel", "发现渠道", "Channel"
     SUBCLASS = "subclass", "小类", "Subclass"
@@ -702,6 +705,10 @@ _SCOPE_VALUES: Mapping[ScopeKind, tuple[Callable[[str], bool], str]] = {
         "one of " + ", ".join(d.value for d in Department),
     ),
     ScopeKind.TEAM: (
+        lambda v: v in {t.value for t in TeamType},
+        "one of " + ", ".join(t.value for t in TeamType),
+    ),
+    ScopeKind.REPORTER_TEAM: (
         lambda v: v in {t.value for t in TeamType},
         "one of " + ", ".join(t.value for t in TeamType),
     ),
@@ -769,6 +776,8 @@ def in_scope(f: CaseFacts, scope: Scope) -> bool:
             return value in f.area_codes
         case ScopeKind.DEPARTMENT | ScopeKind.TEAM:
             return f.responsible == value
+        case ScopeKind.REPORTER_TEAM:
+            return f.reporter_team == value
         case ScopeKind.PERSON:
             return value is not None and (value in (f.reporter, f.assignee) or value in f.handlers)
         case ScopeKind.CHANNEL:
@@ -790,6 +799,7 @@ class GroupBy(Labelled):
     MONTH = "month", "月", "Month"
     DAY = "day", "日", "Day"
     DEPARTMENT = "department", "责任部门（队伍）", "Responsible department or team"
+    REPORTER_TEAM = "reporter_team", "上报队伍", "Team of the reporter"
 
     @property
     def by_time(self) -> bool:
@@ -852,6 +862,8 @@ def group_key(f: CaseFacts, group_by: GroupBy) -> str | None:
             return f.subclass
         case GroupBy.DEPARTMENT:
             return f.responsible
+        case GroupBy.REPORTER_TEAM:
+            return f.reporter_team
         case _:
             raise ValueError(f"{group_by.value} is a breakdown by time: use buckets()")
 
@@ -868,6 +880,8 @@ def group_label(group_by: GroupBy, key: str | None, names: Mapping[str, str]) ->
         enums = (Channel,)
     elif group_by is GroupBy.DEPARTMENT:
         enums = (Department, TeamType)
+    elif group_by is GroupBy.REPORTER_TEAM:
+        enums = (TeamType,)
     for enum in enums:
         try:
             return enum(key).label

@@ -2,8 +2,9 @@
 the month's scores and rankings of every discovery unit and handling unit.
 
 The figures come from the set-based measures queries (``MeasuresReader.grouped``), four
-of them for the whole month: by responsible team or department (``team:<type>``,
-``department:<code>``), by grid (the grid's joint-duty workstation), by unit (the unit's
+of them for the whole month: patrol teams by the team of the person who reported each case
+(``reporter_team:<type>``), departments by the department a case was sent to
+(``department:<code>``), grids (the grid's joint-duty workstation), units (the unit's
 community workstation), and the key units' totals for the seed's targets. The weights
 live in the settings store under ``assessment_weights``; the defaults are in force until
 someone saves their own.
@@ -149,11 +150,16 @@ def set_assessment_weights(
 
 # --- the month's assessment ------------------------------------------------------------------
 
-#: Self-handled cases are dispatched to no one, so they carry no responsible team: a
-#: team's self-handled share cannot be measured (it would always read 0).
+#: A patrol team is scored on the cases its members reported. Whether a problem was found
+#: first by the platform's own means, or first by a hotline call, is a property of an
+#: area, not of whoever reported it: a team's own reports are all own discoveries, so
+#: these two read 100 % and 0 % for every team and are left out of its score (the
+#: workstations of the grids and units carry them).
 TEAM_NOTES: Mapping[str, str] = {
-    Measure.SELF_HANDLED_SHARE.value: "自处理案件不派给队伍，无法按队伍统计 / self-handled cases "
-    "are sent to no team: not measurable for a team",
+    Measure.FIRST_DISCOVERY_RATE.value: "先行发现率按区域（网格、单元）考核，不按上报队伍 / "
+    "first discovery is assessed per area (grid, unit), not per reporting team",
+    Measure.MISSED_REPORT_RATE.value: "漏报率按区域（网格、单元）考核，不按上报队伍 / missed "
+    "reports are assessed per area (grid, unit), not per reporting team",
 }
 
 
@@ -214,11 +220,11 @@ def monthly_assessment(
         key = source.figures(period, Scope(ScopeKind.KEY))
         whole = source.figures(period, Scope())
         by_group = {
-            UnitType.PATROL_TEAM: source.grouped(period, Scope(), GroupBy.DEPARTMENT),
+            UnitType.PATROL_TEAM: source.grouped(period, Scope(), GroupBy.REPORTER_TEAM),
             UnitType.JOINT_WORKSTATION: source.grouped(period, Scope(), GroupBy.GRID),
             UnitType.COMMUNITY_WORKSTATION: source.grouped(period, Scope(), GroupBy.UNIT),
+            UnitType.DEPARTMENT: source.grouped(period, Scope(), GroupBy.DEPARTMENT),
         }
-    by_group[UnitType.DEPARTMENT] = by_group[UnitType.PATROL_TEAM]
     scored: dict[Family, list[tuple[AssessedUnit, Score]]] = {f: [] for f in Family}
     for unit in _units(territory):
         figures: Figures = dict(by_group[unit.type].get(unit.code) or empty_figures())

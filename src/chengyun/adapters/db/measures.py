@@ -62,6 +62,10 @@ _FIRST_FOUND_AT: Sql = sa.type_coerce(
     sa.func.coalesce(c.first_found_at, c.reported_at), t.UtcDateTime()
 )
 _FIRST_CHANNEL: Sql = sa.func.coalesce(c.first_channel, c.channel)
+#: The team type of the person who reported the case (the discovery side).
+_REPORTER_TEAM: Sql = (
+    sa.select(t.people.c.team).where(t.people.c.number == c.reporter).scalar_subquery()
+)
 _KEY_UNITS = sa.select(t.units.c.code).where(t.units.c["key"] == sa.true())
 
 _ANCHORS: Mapping[Anchor, Sql] = {
@@ -270,6 +274,8 @@ def scope_condition(sql: _Dialect, scope: Scope) -> Sql:
             return sa.cast(c.area_codes, sa.String).contains(f'"{value}"', autoescape=True)
         case ScopeKind.DEPARTMENT | ScopeKind.TEAM:
             return c.responsible == value
+        case ScopeKind.REPORTER_TEAM:
+            return c.reporter.in_(sa.select(t.people.c.number).where(t.people.c.team == value))
         case ScopeKind.PERSON:
             return sa.or_(
                 c.reporter == value,
@@ -294,6 +300,8 @@ def _group_key(sql: _Dialect, group_by: GroupBy, anchor: Sql) -> Sql:
             return c.subclass
         case GroupBy.DEPARTMENT:
             return c.responsible
+        case GroupBy.REPORTER_TEAM:
+            return _REPORTER_TEAM
         case GroupBy.MONTH | GroupBy.DAY:
             return sql.bucket(anchor, group_by)
 
@@ -542,6 +550,7 @@ def fetch_facts(
             c.assignee,
             c.state,
             c.responsible,
+            _REPORTER_TEAM.label("reporter_team"),
             _REJECT_REASON.label("reject_reason"),
             c.closed_at,
             c.dispatches,
@@ -580,6 +589,7 @@ def fetch_facts(
                 assignee=data["assignee"],
                 handlers=tuple((data["state"] or {}).get("handlers") or ()),
                 responsible=data["responsible"],
+                reporter_team=data["reporter_team"],
                 reject_reason=data["reject_reason"],
                 closed_at=data["closed_at"],
                 dispatches=int(data["dispatches"]),

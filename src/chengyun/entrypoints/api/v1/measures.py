@@ -48,7 +48,8 @@ ScopeQuery = Annotated[
     str | None,
     Query(
         description="all, key, grid:<code>, unit:<code>, area:<code>, department:<code>, "
-        "team:<code>, person:<number>, channel:<value>, subclass:<code>; default all "
+        "team:<code>, reporter_team:<type>, person:<number>, channel:<value>, "
+        "subclass:<code>; default all "
         "(or your own grid, unit or department)"
     ),
 ]
@@ -152,7 +153,7 @@ def get_measures(
     scope: ScopeQuery = None,
     group_by: Annotated[
         str | None,
-        Query(description="grid, unit, channel, subclass, month, day or department"),
+        Query(description="grid, unit, channel, subclass, month, day, department or reporter_team"),
     ] = None,
 ) -> MeasuresOut:
     request = _request(platform, signed_in(principal), from_, to, scope, group_by)
