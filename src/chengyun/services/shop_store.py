@@ -1,0 +1,33 @@
+"""What the shop use cases need from storage: the shop registry and the link from a
+citizen's follow token to the case their report became."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from chengyun.domain.shops import CitizenReport, Shop
+
+
+class ShopRepository(Protocol):
+    def all(self, unit_code: str | None = None, active_only: bool = False) -> list[Shop]:
+        """Shops ordered by code, optionally of one unit and only active ones."""
+        ...
+
+    def get(self, shop_id: int, *, for_update: bool = False) -> Shop | None: ...
+    def by_code(self, code: str) -> Shop | None: ...
+    def codes(self) -> list[str]: ...
+    def add(self, shop: Shop) -> Shop:
+        """Insert ``shop``; returns it with its id."""
+        ...
+
+    def save(self, shop: Shop) -> None:
+        """Store the changes of an existing shop (found by id)."""
+        ...
+
+    def add_report(self, report: CitizenReport) -> None: ...
+    def report(self, follow_token: str) -> CitizenReport | None: ...
+    def report_for_case(self, case_id: int) -> CitizenReport | None: ...
+    def count_reports(self, shop_ids: Sequence[int]) -> dict[int, int]:
+        """How many citizen reports came from each of ``shop_ids`` (0 for none)."""
+        ...
