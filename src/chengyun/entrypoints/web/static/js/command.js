@@ -1,6 +1,6 @@
 // The command centre (/command): the territory and open cases on the map, the queues
 // by nearest deadline, the situation counts and chart, and who is on duty.
-// Reads /api/v1 with the session cookie; refreshes every 30 s (SSE comes later).
+// Reads /api/v1 with the session cookie; refreshes on server-sent events, and every 30 s.
 (function () {
   "use strict";
 
@@ -501,6 +501,42 @@
     });
   }
 
+  // --- live updates (server-sent events; the 30 s poll stays as the fallback) -------------
+
+  var soon = null;
+
+  // Refresh shortly after a change (a burst of changes makes one refresh), after any
+  // load already running, which may have started before the change.
+  function refreshSoon() {
+    if (soon !== null) {
+      return;
+    }
+    soon = window.setTimeout(function () {
+      soon = null;
+      (loading || Promise.resolve()).then(loadCases);
+    }, 200);
+  }
+
+  function listen() {
+    if (!window.EventSource) {
+      return;
+    }
+    var source = new window.EventSource("/command/events");
+    var first = true;
+    source.addEventListener("ready", function () {
+      document.body.setAttribute("data-live", "on");
+      if (!first) {
+        refreshSoon(); // back after a break: catch up with what was missed
+      }
+      first = false;
+    });
+    source.addEventListener("case", refreshSoon);
+    source.addEventListener("reload", refreshSoon);
+    source.addEventListener("error", function () {
+      document.body.setAttribute("data-live", "off"); // EventSource reconnects by itself
+    });
+  }
+
   // --- wiring -----------------------------------------------------------------------------
 
   function onQueueClick(event) {
@@ -547,6 +583,7 @@
     });
     loadDuty();
     window.setInterval(loadCases, REFRESH_MS);
+    listen();
     window.setInterval(loadDuty, DUTY_REFRESH_MS);
   }
 
