@@ -1,0 +1,175 @@
+"""Handling (处置) in the simulation: staff who are busy while they travel and work, the
+time those take, and the facts each simulated case leaves for the measures.
+
+The facts are read exactly as the case repository stores them for the platform
+(first discovery, counters, each stage clock's start, due and done), so that the
+platform's own formulas in ``domain.measures`` give the simulated figures.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import NormalDist
+from typing import Any
+
+import simpy
+
+from chengyun.domain.case_clocks import ClockRules, Clocks
+from chengyun.domain.cases import Action, Actor, Case, CaseStatus, Channel
+from chengyun.domain.forces import Person, Shift
+from chengyun.domain.measures import CaseFacts
+from chengyun.domain.taxonomy import CaseKind, Stage, Subclass, Urgency
+from chengyun.services.cases import APPROVER_POSTS, CENTRE_POSTS
+from chengyun.simulation.config import HandlingConfig
+from chengyun.simulation.incidents import Incident, Position, distance_m
+
+
+def actor_of(person: Person) -> Actor:
+    """The case actor of a person, with the capabilities of their post (as the platform's
+    ``services.cases.actor_for`` gives them)."""
+    return Actor(
+        person.number,
+        centre=person.post in CENTRE_POSTS,
+        approver=person.post in APPROVER_POSTS,
+    )
+
+
+def urgency_of(rule: Subclass, channel: Channel, hazard: bool) -> Urgency:
+    """The case's urgency as intake decides it (``services.cases._new_case``): the rule's,
+    raised by a component hazard or a diverted 110 call."""
+    urgent = (
+        rule.urgency is Urgency.URGENT
+        or (rule.kind is CaseKind.COMPONENT and hazard)
+        or channel is Channel.POLICE_DIVERSION
+    )
+    return Urgency.URGENT if urgent else Urgency.GENERAL
+
+
+@dataclass
+class Staff:
+    """A person of the roster in the simulation: busy (one job at a time, urgent first)
+    while travelling and handling; ``position`` is where they last worked."""
+
+    person: Person
+    resource: simpy.PriorityResource
+    home: Position
+    shifts: frozenset[Shift]
+    position: Position = (0.0, 0.0)
+    busy_minutes: float = 0.0
+    jobs: int = 0
+    self_handled: int = 0
+
+    def __post_init__(self) -> None:
+        self.position = self.home
+
+
+@dataclass
+class SimCase:
+    """A case in the simulation: the platform's ``Case`` and ``Clocks`` plus what the
+    case repository keeps beside them (responsible party, street flag)."""
+
+    case: Case
+    clocks: Clocks
+    rule: Subclass
+    rules: ClockRules
+    incident: Incident
+    rng: random.Random
+    responsible: str | None = None
+    street: bool = False
+    queued_minutes: float = 0.0
+    excluded: set[str] = field(default_factory=set)
+    warned: set[Stage] = field(default_factory=set)
+    escalated: set[Stage] = field(default_factory=set)
+    escalations: int = 0
+    token: int = 0
+
+
+def exponential(rng: random.Random, mean: float) -> float:
+    return rng.expovariate(1.0 / mean) if mean > 0 else 0.0
+
+
+def handling_minutes(config: HandlingConfig, rule: Subclass, urgent: bool, u: float) -> float:
+    """Lognormal handling time with the subclass's mean and the configured spread, from
+    one uniform number ``u`` (so two rosters draw the same time for the same case)."""
+    mean = config.minutes.get(rule.code) or (
+        config.urgent_minutes if urgent else config.general_minutes
+    )
+    if mean <= 0:
+        return 0.0
+    sigma2 = math.log(1 + config.spread**2)
+    mu = math.log(mean) - sigma2 / 2
+    z = _normal_quantile(min(max(u, 1e-9), 1 - 1e-9))
+    return math.exp(mu + math.sqrt(sigma2) * z)
+
+
+_NORMAL = NormalDist()
+
+
+def _normal_quantile(p: float) -> float:
+    return _NORMAL.inv_cdf(p)
+
+
+def travel_minutes(config: HandlingConfig, a: Position, b: Position, urgent: bool = False) -> float:
+    speed = config.urgent_speed_kmh if urgent else config.speed_kmh
+    if speed <= 0:
+        return 0.0
+    metres_per_minute = speed * 1000.0 / 60.0
+    return distance_m(a, b) * config.detour / metres_per_minute
+
+
+def facts_of(sim: SimCase, key_units: Collection[str]) -> CaseFacts:
+    """One case's facts, as ``adapters/db/case_repository._facts`` stores them."""
+    case = sim.case
+    found: list[tuple[datetime, str]] = [(case.reported_at, case.channel.value)]
+    for duplicate in case.duplicates:
+        at = duplicate.get("reported_at")
+        if isinstance(at, datetime):
+            found.append((at, str(duplicate.get("channel"))))
+    first_at, first_channel = min(found, key=lambda f: f[0])
+    checks = [e for e in case.events if e.action is Action.CHECK]
+    closed_at = (
+        next((e.at for e in reversed(case.events) if e.to_status is CaseStatus.CLOSED), None)
+        if case.status is CaseStatus.CLOSED
+        else None
+    )
+    stages: dict[str, Any] = {}
+    for stage in Stage:
+        clock = sim.clocks.stages.get(stage)
+        stages[f"{stage.value}_started_at"] = clock.deadline.started_at if clock else None
+        stages[f"{stage.value}_due_at"] = clock.deadline.due_at if clock else None
+        stages[f"{stage.value}_done_at"] = clock.done_at if clock else None
+    return CaseFacts(
+        id=case.id or 0,
+        number=case.number,
+        status=case.status,
+        channel=case.channel,
+        first_channel=Channel(first_channel),
+        reported_at=case.reported_at,
+        first_found_at=first_at,
+        urgency=case.urgency,
+        subclass=case.subclass,
+        grid_code=case.grid_code,
+        unit_code=case.unit_code,
+        key_unit=case.unit_code in key_units,
+        area_codes=case.area_codes,
+        pre_launch=case.pre_launch,
+        self_handled=case.self_handled,
+        merged_into=case.merged_into,
+        reporter=case.reporter,
+        assignee=case.assignee,
+        handlers=tuple(case.handlers),
+        responsible=sim.responsible,
+        reject_reason=None,
+        closed_at=closed_at,
+        dispatches=sum(1 for e in case.events if e.action is Action.DISPATCH),
+        returns=case.returns,
+        reworks=case.reworks,
+        extensions=case.extensions,
+        checks=len(checks),
+        failed_checks=sum(1 for e in checks if not e.data.get("passed")),
+        **stages,
+    )
