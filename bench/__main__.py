@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_startup, intake, locate, measures, sweep
+from bench import demo_startup, intake, locate, measures, simulate, sweep
 from bench.record import append
 
 BENCHMARKS = {
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "intake": intake.run,
     "sweep": sweep.run,
     "measures": measures.run,
+    "simulate": simulate.run,
 }
 
 

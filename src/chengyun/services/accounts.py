@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
-from datetime import timedelta
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from chengyun.clock import Clock
@@ -136,6 +138,14 @@ def issue_token(
 
 def principal_for_token(uow: UnitOfWork, clock: Clock, raw: str) -> Principal | None:
     """Who a bearer token speaks for, or ``None`` (unknown, revoked, expired, disabled)."""
+    found = _token_principal(uow, clock, raw)
+    return found[0] if found else None
+
+
+def _token_principal(
+    uow: UnitOfWork, clock: Clock, raw: str
+) -> tuple[Principal, datetime | None] | None:
+    """``principal_for_token`` with the token's expiry."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
     now = clock.now()
@@ -149,7 +159,81 @@ def principal_for_token(uow: UnitOfWork, clock: Clock, raw: str) -> Principal | 
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
             uow.accounts.touch_token(token.id, now)
             uow.commit()
-    return principal_of(account, token)
+    return principal_of(account, token), token.expires_at
+
+
+@dataclass(frozen=True)
+class _Known:
+    principal: Principal
+    expires_at: datetime | None
+    revision: int
+    changed_here: int
+    loaded: float
+
+
+class TokenCache:
+    """Whom bearer tokens speak for, remembered in this process so that a request does
+    not read the token and its account again (令牌缓存).
+
+    An entry is used while the token has not expired (checked on every use), for at most
+    ``keep_seconds``, and only while nothing that decides it has changed: revoking a
+    token, disabling or enabling an account and setting a password bump a revision
+    counter in their transaction. This process's own such changes drop the cache at
+    once (``changed_here``); another process's are seen when the counter is read again,
+    at most ``check_seconds`` later (one small query a period, for all tokens). Unknown
+    or refused tokens are never remembered. Keyed by the token's SHA-256, as stored.
+    """
+
+    def __init__(
+        self,
+        revision: Callable[[], int],
+        changed_here: Callable[[], int],
+        check_seconds: float = 1.0,
+        keep_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        size: int = 10_000,
+    ) -> None:
+        self._revision = revision
+        self._changed_here = changed_here
+        self.check_seconds = check_seconds
+        self.keep_seconds = keep_seconds
+        self._monotonic = monotonic
+        self._size = size
+        self._known: dict[str, _Known] = {}
+        self._seen: tuple[int, float] | None = None  # the revision, when it was read
+
+    def _current_revision(self, moment: float) -> int:
+        if self._seen is None or moment - self._seen[1] >= self.check_seconds:
+            self._seen = (self._revision(), moment)
+        return self._seen[0]
+
+    def principal(self, uow: UnitOfWork, clock: Clock, raw: str) -> Principal | None:
+        """As ``principal_for_token``, from the cache when it still holds."""
+        if not raw.startswith(TOKEN_PREFIX):
+            return None
+        key = token_hash(raw)
+        moment = self._monotonic()
+        revision = self._current_revision(moment)
+        here = self._changed_here()
+        known = self._known.get(key)
+        if (
+            known is not None
+            and known.revision == revision
+            and known.changed_here == here
+            and moment - known.loaded < self.keep_seconds
+        ):
+            if known.expires_at is None or clock.now() < known.expires_at:
+                return known.principal
+            del self._known[key]
+            return None
+        found = _token_principal(uow, clock, raw)
+        if found is None:
+            self._known.pop(key, None)
+            return None
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[key] = _Known(found[0], found[1], revision, here, moment)
+        return found[0]
 
 
 def principal_for_session(uow: UnitOfWork, account_id: int, epoch: int) -> Principal | None:
@@ -208,6 +292,36 @@ def create_account(
         created = uow.accounts.by_id(account_id)
     assert created is not None
     return created
+
+
+def set_account_disabled(
+    uow: UnitOfWork, clock: Clock, actor: Principal, account_id: int, disabled: bool
+) -> Account:
+    """Disable an account (its sessions and tokens stop working at once) or enable it again.
+    Nobody disables their own account: an administrator could lock everyone out."""
+    if disabled and account_id == actor.account_id:
+        raise InvalidInput(
+            "不能停用自己的账号 / you cannot disable your own account",
+            [Problem(("disabled",), "ask another administrator", "own_account")],
+        )
+    with uow:
+        account = uow.accounts.by_id(account_id)
+        if account is None:
+            raise NotFound(f"没有该账号 / no account {account_id}")
+        if account.disabled != disabled:
+            uow.accounts.set_disabled(account_id, disabled)
+            uow.accounts.bump_session_epoch(account_id)
+            uow.audit.append(
+                clock.now(),
+                actor.username,
+                "account.disable" if disabled else "account.enable",
+                f"account:{account.username}",
+                {},
+            )
+        uow.commit()
+        changed = uow.accounts.by_id(account_id)
+    assert changed is not None
+    return changed
 
 
 def _account_problems(account: NewAccount, password: str | None) -> list[Problem]:

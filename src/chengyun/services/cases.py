@@ -302,7 +302,8 @@ def report_case(
                 assert stored is not None
                 return Reported(stored, False)
         _check_uploads(command)
-        record, messages = _new_case(uow, env, command, location)
+        rule = _rule(taxonomy_in_force(uow, env), command.subclass)
+        record, messages = _new_case(uow, env, command, location, rule)
         nearby = _earlier_nearby(uow, env, record.case)
         if nearby and record.case.channel is Channel.VIDEO_AI:
             uow.cases.add(record)
@@ -315,7 +316,7 @@ def report_case(
                     {"id": r.id, "number": r.number} for r in nearby[:5]
                 ]
             if record.case.status is CaseStatus.REPORTED:
-                messages = _take_in(uow, env, record)
+                messages = _take_in(uow, env, record, rule)
             uow.cases.add(record)
         case_id = record.id
         for photo in command.uploads:
@@ -353,10 +354,13 @@ def _locate(env: CaseEnvironment, command: ReportCommand) -> Location | None:
 
 
 def _new_case(
-    uow: UnitOfWork, env: CaseEnvironment, command: ReportCommand, location: Location | None
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    command: ReportCommand,
+    location: Location | None,
+    rule: Subclass,
 ) -> tuple[CaseRecord, list[OutboxMessage]]:
     now = as_china_time(env.clock.now())
-    rule = _rule(taxonomy_in_force(uow, env), command.subclass)
     at = as_china_time(command.observed_at) if command.observed_at else now
     if at > now + env.policy.max_future_skew:
         raise InvalidInput(
@@ -473,11 +477,13 @@ def _new_case(
     return record, []
 
 
-def _take_in(uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord) -> list[OutboxMessage]:
-    """Register and dispatch a fresh report as the intake policy says."""
+def _take_in(
+    uow: UnitOfWork, env: CaseEnvironment, record: CaseRecord, rule: Subclass
+) -> list[OutboxMessage]:
+    """Register and dispatch a fresh report as the intake policy says (``rule``: the
+    case's subclass in the taxonomy in force, read once per report)."""
     case = record.case
     now = as_china_time(env.clock.now())
-    rule = _rule(taxonomy_in_force(uow, env), case.subclass)
     messages: list[OutboxMessage] = []
     if case.channel in env.policy.auto_register:
         _advance(record, apply(case, Action.REGISTER, SYSTEM_ACTOR, now), rule, env)

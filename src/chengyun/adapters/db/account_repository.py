@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.read_cache import bump, current
 from chengyun.domain.audit import GENESIS, AuditRecord, record_hash
 from chengyun.services.records import Account, ApiToken, NewAccount
 
@@ -45,9 +46,19 @@ def _token(row: Any) -> ApiToken:
     )
 
 
+#: The revision counter of what decides whom a bearer token speaks for: bumped when a
+#: token is revoked, an account disabled or enabled, or a password set (see
+#: ``services.accounts.TokenCache``).
+ACCOUNTS = "accounts"
+
+
 class SqlAccountRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+
+    def revision(self) -> int:
+        """The accounts revision counter (see ``ACCOUNTS``)."""
+        return current(self.connection, ACCOUNTS)
 
     def _one(self, where: Any) -> Account | None:
         row = self.connection.execute(sa.select(t.accounts).where(where)).first()
@@ -104,9 +115,11 @@ class SqlAccountRepository:
         self._update(
             account_id, password_hash=password_hash, session_epoch=t.accounts.c.session_epoch + 1
         )
+        bump(self.connection, ACCOUNTS)
 
     def set_disabled(self, account_id: int, disabled: bool) -> None:
         self._update(account_id, disabled=disabled)
+        bump(self.connection, ACCOUNTS)
 
     def bump_session_epoch(self, account_id: int) -> None:
         self._update(account_id, session_epoch=t.accounts.c.session_epoch + 1)
@@ -157,6 +170,8 @@ class SqlAccountRepository:
         if account_id is not None:
             where.append(t.api_tokens.c.account_id == account_id)
         result = self.connection.execute(t.api_tokens.update().where(*where).values(revoked_at=at))
+        if result.rowcount:
+            bump(self.connection, ACCOUNTS)
         return bool(result.rowcount)
 
     def touch_token(self, token_id: int, at: datetime) -> None:

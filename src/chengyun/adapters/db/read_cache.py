@@ -15,15 +15,38 @@ from chengyun.adapters.db import tables as t
 T = TypeVar("T")
 
 
+_MEMO = "chengyun_revisions"
+
+
 def current(connection: Connection, name: str) -> int:
-    value = connection.execute(
-        sa.select(t.revisions.c.value).where(t.revisions.c.name == name)
-    ).scalar()
-    return int(value or 0)
+    """The revision of ``name``. All counters are read together, once per transaction:
+    a report consults the taxonomy and the roster in one transaction, one statement."""
+    transaction = connection.get_transaction()
+    memo = connection.info.get(_MEMO)
+    if transaction is None or memo is None or memo[0] is not transaction:
+        values = {
+            str(n): int(v)
+            for n, v in connection.execute(sa.select(t.revisions.c.name, t.revisions.c.value))
+        }
+        # kept with the transaction it was read in (held, so never confused with a later one)
+        memo = connection.info[_MEMO] = (transaction, values)
+    return memo[1].get(name, 0)
+
+
+#: Changes made by this process, per name: a cache in this process may drop what it holds
+#: at once, without waiting to read the revision counter again (see ``changed_here``).
+_changed_here: dict[str, int] = {}
+
+
+def changed_here(name: str) -> int:
+    """How often this process has bumped ``name`` (only ever grows)."""
+    return _changed_here.get(name, 0)
 
 
 def bump(connection: Connection, name: str) -> None:
     """Mark ``name`` changed; part of the writer's transaction."""
+    _changed_here[name] = _changed_here.get(name, 0) + 1
+    connection.info.pop(_MEMO, None)  # this transaction's counters are no longer current
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(t.revisions).values(name=name, value=1)
     connection.execute(

@@ -20,11 +20,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from chengyun.adapters.db.account_repository import ACCOUNTS
+from chengyun.adapters.db.read_cache import changed_here
 from chengyun.adapters.passwords import hash_password, verify_password
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import Forbidden, Problem, TooManyRequests, Unauthorized
 from chengyun.entrypoints.platform import Platform
-from chengyun.services.accounts import principal_for_session, principal_for_token
+from chengyun.services.accounts import TokenCache, principal_for_session
 
 SESSION_COOKIE = "chengyun_session"
 SESSION_SECONDS = 12 * 3600
@@ -73,6 +75,22 @@ def _platform(request: Request) -> Platform:
     return platform
 
 
+def _token_cache(request: Request) -> TokenCache:
+    """The app's cache of whom bearer tokens speak for (one per app, made on first use)."""
+    state = request.app.state
+    cache: TokenCache | None = getattr(state, "token_cache", None)
+    if cache is None:
+        platform = _platform(request)
+
+        def revision() -> int:
+            with platform.uow() as uow:
+                return uow.accounts.revision()
+
+        cache = TokenCache(revision, lambda: changed_here(ACCOUNTS))
+        state.token_cache = cache
+    return cache
+
+
 async def current_principal(request: Request) -> Principal | None:
     """The principal of the request, or ``None`` when anonymous (cached per request)."""
     if hasattr(request.state, "principal"):
@@ -88,7 +106,7 @@ async def current_principal(request: Request) -> Principal | None:
                 "认证头格式错误 / malformed Authorization header",
                 [Problem(("header", "Authorization"), "use: Bearer <token>", "format")],
             )
-        principal = principal_for_token(platform.uow(), platform.clock, raw.strip())
+        principal = _token_cache(request).principal(platform.uow(), platform.clock, raw.strip())
         if principal is None:
             raise Unauthorized(
                 "令牌无效、已过期或已吊销 / the token is unknown, expired or revoked",
