@@ -74,6 +74,173 @@ class Settings(BaseSettings):
     )
 
     # integrations: each peer's settings below (fields with a description, safe defaults)
+    open311_jurisdiction_id: str = Field(
+        "",
+        max_length=100,
+        description="Open311 jurisdiction_id; empty: any or none is accepted (one jurisdiction)",
+    )
+    open311_contact: str = Field(
+        "城运中心 / the command centre",
+        max_length=300,
+        description="Open311 discovery: whom developers contact",
+    )
+    open311_key_service: str = Field(
+        "向城运中心申请 api_key（chengyun apps add）/ ask the command centre for an api_key",
+        max_length=300,
+        description="Open311 discovery: how to get an api_key",
+    )
+    hotline_result_url: str | None = Field(
+        None,
+        max_length=300,
+        pattern=r"^https?://[^\s#]+$",
+        description="12345热线回传地址 / where order results (signed, contacted, result, "
+        "returned) are POSTed as JSON; none: they stay recorded in the outbox",
+    )
+    hotline_result_token: str | None = Field(
+        None, max_length=300, description="12345热线回传令牌 / bearer token sent to that address"
+    )
+    vision_join_minutes: float = Field(
+        30.0,
+        gt=0,
+        le=24 * 60,
+        description="视频告警并案时间窗（分钟）/ repeated alerts of one camera and scene within "
+        "this many minutes join the open case",
+    )
+    wecom_base_url: str = Field(
+        "https://qyapi.weixin.qq.com",
+        max_length=300,
+        pattern=r"^https?://[^\s?#]+$",
+        description="政务微信接口地址 / the government WeChat (WeCom) API server; government "
+        "deployments run their own, e.g. https://zwwx.example.gov.cn",
+    )
+    wecom_authorize_url: str = Field(
+        "https://open.weixin.qq.com/connect/oauth2/authorize",
+        max_length=300,
+        pattern=r"^https?://[^\s?#]+$",
+        description="政务微信网页授权地址 / the OAuth authorize page of that deployment",
+    )
+    wecom_corp_id: str | None = Field(
+        None,
+        max_length=64,
+        description="政务微信企业ID / corp id (CorpID); with the secret "
+        "and the agent id it turns staff messages and the WeChat sign-in on",
+    )
+    wecom_secret: str | None = Field(
+        None, max_length=200, description="政务微信应用Secret / the application's secret"
+    )
+    wecom_agent_id: int | None = Field(
+        None, ge=0, description="政务微信应用AgentId / the application's agent id"
+    )
+    wecom_link_phone_pages: bool = Field(
+        True,
+        description="消息链接到手机页 / cards link to the phone task page /m/tasks/{id} "
+        "(else the command centre's case page)",
+    )
+    sms_gateway_url: str | None = Field(
+        None,
+        max_length=300,
+        pattern=r"^https?://[^\s#]+$",
+        description="短信网关地址 / an HTTP gateway taking {to, text, key} as JSON, for staff "
+        "without the WeChat app; none: no SMS",
+    )
+    sms_gateway_key: str | None = Field(
+        None, max_length=200, description="短信网关密钥 / the key sent to the SMS gateway"
+    )
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Government WeChat is on when corp id, secret and agent id are all set."""
+        return bool(self.wecom_corp_id and self.wecom_secret and self.wecom_agent_id is not None)
+
+    @model_validator(mode="after")
+    def _wecom_complete(self) -> Settings:
+        parts = {
+            "CHENGYUN_WECOM_CORP_ID": self.wecom_corp_id,
+            "CHENGYUN_WECOM_SECRET": self.wecom_secret,
+            "CHENGYUN_WECOM_AGENT_ID": self.wecom_agent_id,
+        }
+        missing = [name for name, value in parts.items() if value in (None, "")]
+        if self.mode == "production" and 0 < len(missing) < len(parts):
+            raise ValueError(
+                f"政务微信配置不完整，请设置 {', '.join(missing)} / government WeChat is half "
+                f"configured: set {', '.join(missing)} too (or unset all three to turn it off)"
+            )
+        if self.mode == "production" and self.sms_gateway_key and not self.sms_gateway_url:
+            raise ValueError(
+                "设置了短信网关密钥但没有地址 / CHENGYUN_SMS_GATEWAY_KEY needs "
+                "CHENGYUN_SMS_GATEWAY_URL (or unset the key)"
+            )
+        return self
+
+    district_code: str = Field(
+        "",
+        max_length=32,
+        pattern=r"^[0-9A-Za-z_-]*$",
+        description="本平台代码 / this platform's own code on the district link (the "
+        "sub-district's code, e.g. 310118002); required once a district or a peer is set",
+    )
+    district_url: str | None = Field(
+        None,
+        max_length=300,
+        pattern=r"^https?://[^\s?#]+$",
+        description="区平台地址 / base URL of the district platform this one reports to (e.g. "
+        "https://district.example.gov.cn); none: no district linked, escalations stay recorded",
+    )
+    district_token: str | None = Field(
+        None,
+        max_length=300,
+        description="区平台令牌 / the bearer token (cy_…) of this platform's account at the district",
+    )
+    district_peers: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="下级街道 / when this platform acts as the district: the sub-districts it "
+        'serves, code → {"url": base URL, "token": bearer token at that sub-district}, e.g. '
+        'CHENGYUN_DISTRICT_PEERS=\'{"310118002": {"url": "https://yp.example", '
+        '"token": "cy_…"}}\'',
+    )
+    district_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="区平台请求超时（秒）/ timeout of one call to a peer"
+    )
+
+    @model_validator(mode="after")
+    def _district_link(self) -> Settings:
+        linked = bool(self.district_url or self.district_peers)
+        if linked and not self.district_code:
+            raise ValueError(
+                "对接区平台须设置本平台代码 / a district link needs this platform's own code: "
+                "set CHENGYUN_DISTRICT_CODE (e.g. the sub-district code 310118002)"
+            )
+        if self.district_url and not self.district_token:
+            raise ValueError(
+                "设置了 CHENGYUN_DISTRICT_URL 但没有令牌 / CHENGYUN_DISTRICT_URL needs "
+                "CHENGYUN_DISTRICT_TOKEN: the bearer token of this platform's account there"
+            )
+        for code, peer in self.district_peers.items():
+            url, token = peer.get("url", ""), peer.get("token", "")
+            if not code or len(code) > 32 or not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"CHENGYUN_DISTRICT_PEERS[{code!r}]: 须有代码和 http(s) 地址 / needs a code "
+                    'of at most 32 characters and {"url": "http(s)://…", "token": "cy_…"}'
+                )
+            if not token:
+                raise ValueError(
+                    f"CHENGYUN_DISTRICT_PEERS[{code!r}]: 缺少令牌 / the token is missing"
+                )
+        return self
+
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        max_length=200,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="对外地址 / the address printed in the shops' QR codes (citizens' phones "
+        "must reach it), e.g. https://cy.example.gov.cn",
+    )
+    shop_token_days: int = Field(
+        730,
+        ge=1,
+        le=3650,
+        description="店铺二维码有效天数 / how many days a shop poster's QR code stays valid",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

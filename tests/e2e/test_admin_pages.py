@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from chengyun.adapters.db import tables
 from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import provision_accounts
+from chengyun.services.records import NewAccount
 from tests.e2e.test_command_page import LAPTOP, Console, _accessible, _shot
 from tests.factories import OPERATOR, patrol_member
 
@@ -37,9 +39,16 @@ def test_who_may_open_the_administration(
         assert refused.status_code == 403, path
     operator = client.headers_for(OPERATOR)  # type: ignore[attr-defined]
     index = client.get("/admin/?lang=en", headers={**operator, "Accept": "text/html"})
-    assert index.status_code == 200 and "This account administers nothing" in index.text
+    assert index.status_code == 200 and 'href="/admin/outbox"' in index.text
+    assert 'href="/admin/people"' not in index.text  # the roster is the administrator's
     command = client.get("/command", headers={**operator, "Accept": "text/html"})
-    assert 'href="/admin/"' not in command.text and 'href="/dashboard"' in command.text
+    assert 'href="/admin/"' in command.text and 'href="/dashboard"' in command.text
+    provision_accounts(
+        demo.uow(), demo.clock, [NewAccount("a-citizen", None, "citizen", "sub_district", None)]
+    )
+    citizen = client.headers_for("a-citizen")  # type: ignore[attr-defined]
+    nothing = client.get("/admin/?lang=en", headers={**citizen, "Accept": "text/html"})
+    assert "This account administers nothing" in nothing.text
 
 
 def test_an_account_is_disabled_and_enabled_again(demo: Platform, client: TestClient) -> None:

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from chengyun.clock import DrivenClock
@@ -34,6 +30,7 @@ from chengyun.services.accounts import provision_accounts
 from chengyun.services.cases import sweep
 from chengyun.services.records import NewAccount
 from tests.factories import G1, OPERATOR, patrol_member, report, submit
+from tests.servers import served
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -134,35 +131,11 @@ def test_an_intranet_tile_server_is_admitted_by_the_content_security_policy() ->
 # --- the browser -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(demo: Platform) -> Iterator[str]:
     """The app on a free port, in a thread, over the test database with the demo loaded."""
-    config = uvicorn.Config(
-        create_app(platform=demo),
-        host="127.0.0.1",
-        port=_free_port(),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with served(create_app(platform=demo), name="e2e-uvicorn") as url:
+        yield url
 
 
 @pytest.fixture

@@ -27,6 +27,15 @@ SAMPLE = {
     "photo_id": "nothing",
     "token_id": "987654",
     # integrations: sample values for new path parameters below
+    "format": "json",  # Open311: /open311/v2/….{format}
+    "service_code": "E0102",
+    "service_request_id": "NOBODY-9",
+    "camera_id": "NO-SUCH-CAMERA",
+    "verdict": "confirmed",
+    "shop_id": "987654",
+    "shop_token": "AQAAAAEAAWK1E5j8dnGx8TVnlYuQaoQ",
+    "follow_token": "no-such-follow-token-at-all",
+    "account_id": "987654",
 }
 SCOPES = {
     Role.GRID_CHIEF: (ScopeKind.GRID, "310118002900001"),

@@ -10,7 +10,11 @@ from typing import Any
 from chengyun.adapters.geo.geojson import territory_from_geojson
 from chengyun.adapters.passwords import shared_hash
 from chengyun.clock import Clock, SystemClock
+from chengyun.demo.hotline import seed_demo_gazetteer
+from chengyun.demo.open311 import seed_open311
 from chengyun.demo.roster import demo_roster
+from chengyun.demo.shops import seed_shops
+from chengyun.demo.vision import seed_vision
 from chengyun.domain.access import Role, ScopeKind
 from chengyun.domain.forces import Shift
 from chengyun.services.accounts import accounts_for_people, provision_accounts
@@ -76,6 +80,10 @@ def load_demo(uow: UnitOfWork, clock: Clock | None = None) -> DemoLoaded:
         ],
     )
     # integrations: each peer seeds its demo data below (applications, shops, cameras, …)
+    seed_vision(uow, territory, clock)
+    seed_shops(uow, clock or SystemClock(), territory)
+    seed_open311(uow, clock or SystemClock())
+    seed_demo_gazetteer(uow, clock)
     return DemoLoaded(
         grids=summary.grids,
         units=summary.units,

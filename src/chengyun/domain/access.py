@@ -66,6 +66,13 @@ class Permission(Labelled):
         "Manage integrations (applications, cameras, shops, gazetteer, dead letters)",
     )
     # integrations: further permissions below, one member each
+    HOTLINE_EXCHANGE = "hotline.exchange", "热线工单对接", "Exchange 12345 hotline orders"
+    VISION_REPORT = "vision.report", "上报视频告警", "Post video alerts"
+    DISTRICT_EXCHANGE = (
+        "district.exchange",
+        "区平台对接",
+        "Exchange cases with the district platform",
+    )
 
 
 _STAFF_READ = frozenset(
@@ -111,6 +118,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.TAXONOMY_READ,
             Permission.TERRITORY_READ,
             # integrations: system (hotline, district, algorithms) permissions below
+            Permission.HOTLINE_EXCHANGE,
+            Permission.VISION_REPORT,
+            Permission.DISTRICT_EXCHANGE,
         }
     ),
 }

@@ -36,6 +36,8 @@ State table (``=``: the status does not change; who may act in brackets)::
                           decide (decision, follow_ups)       [approver*]          =
     any open but reported escalate (reason unless automatic)  [centre, approver,   =
                                                                assignee, system]
+    any open              district_sync (peer, reference,     [system]             =
+                          peer_status, message_id)
     rejected, voided, merged, forwarded: nothing.
 
 ``approver*`` is an approver or the command centre, never the system; nobody approves
@@ -153,6 +155,7 @@ class Action(Labelled):
     CONTRIBUTE = "contribute", "协办反馈", "Partner feedback"
     CONSULT = "consult", "会商研判", "Put on the consultation agenda"
     DECIDE = "decide", "会商决定", "Record the consultation decision"
+    DISTRICT_SYNC = "district_sync", "区平台同步", "Update from the district link"
 
 
 #: Recorded when a case is created, never applied to an existing one.
@@ -977,6 +980,22 @@ def _any(case: Case, actor: Actor) -> str | None:
     return None
 
 
+def _district_sync(
+    case: Case, actor: Actor, at: datetime, c: _Common, p: Mapping[str, Any]
+) -> Outcome:
+    """What the linked platform (the district, or a sub-district for a case sent down)
+    reported about this case (区平台同步): its own reference, its status and result text in
+    the note. The status here does not change: the centre decides what follows."""
+    return case.status, {
+        name: _text_value(p.get(name), name)
+        for name in ("peer", "reference", "peer_status", "message_id")
+    }
+
+
+def _system_only(case: Case, actor: Actor) -> str | None:
+    return None if actor.system else "仅区平台对接（系统）/ only the district link (the system)"
+
+
 @dataclass(frozen=True)
 class _Rule:
     statuses: frozenset[CaseStatus]
@@ -1034,6 +1053,12 @@ _RULES: dict[Action, _Rule] = {
     Action.CONTRIBUTE: _Rule(OPEN_STATUSES, _contributor, _contribute, frozenset({"department"})),
     Action.CONSULT: _Rule(OPEN_STATUSES, _approver, _consult),
     Action.DECIDE: _Rule(OPEN_STATUSES, _decider, _decide, frozenset({"decision", "follow_ups"})),
+    Action.DISTRICT_SYNC: _Rule(
+        OPEN_STATUSES,
+        _system_only,
+        _district_sync,
+        frozenset({"peer", "reference", "peer_status", "message_id"}),
+    ),
 }
 
 

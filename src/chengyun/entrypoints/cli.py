@@ -108,6 +108,9 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        # a worker loads the territory and the taxonomy before it answers: more than
+        # uvicorn's default 5 s on a busy machine, after which it would be killed
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -146,6 +149,16 @@ def demo(
     ),
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after loading")] = True,
     cases: Annotated[int, typer.Option(help="sample cases reported at start")] = 24,
+    simulation: Annotated[
+        bool,
+        typer.Option(
+            "--simulation/--no-simulation",
+            help="feed a simulated stream of incidents through the API / 实时推演",
+        ),
+    ] = True,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=1000, help="simulated minutes per minute")
+    ] = 1.0,
 ) -> None:
     """A fresh demo sub-district on SQLite, then serve it / 演示街道."""
     import uvicorn
@@ -153,13 +166,17 @@ def demo(
     from chengyun.adapters.db.engine import upgrade
     from chengyun.demo.cases import seed_cases
     from chengyun.demo.loader import DEMO_PASSWORD, load_demo
+    from chengyun.demo.shops import demo_citizen_url
     from chengyun.entrypoints.api.app import create_app
 
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     url = f"sqlite:///{(data_dir / 'chengyun.sqlite3').resolve()}"
-    settings = Settings(mode="demo", database_url=url, data_dir=data_dir.resolve())
+    base = f"http://{host}:{port}"
+    settings = Settings(
+        mode="demo", database_url=url, data_dir=data_dir.resolve(), public_base_url=base
+    )
     with (
         _platform(settings) as platform,
         out.status("建立演示数据库 / building the demo database…"),
@@ -170,7 +187,7 @@ def demo(
             territory, roster = uow.territory.get(), uow.forces.roster()
         assert territory is not None
         seeded = seed_cases(platform.uow, platform.cases, territory, roster, count=cases)
-    base = f"http://{host}:{port}"
+        citizen = demo_citizen_url(platform.uow(), settings.secret_key, base)
     out.print(
         f"✓ 演示街道已就绪 / demo sub-district ready: {loaded.grids} grids, {loaded.units} units "
         f"({loaded.key_units} key), {loaded.people} people, {loaded.assignments} assignments, "
@@ -180,6 +197,11 @@ def demo(
         f"  管理单元 units:  {base}/api/v1/territory/units\n"
         f"  值班 duty:       {base}/api/v1/duty\n"
         f"  案件 cases:      {base}/api/v1/cases?open=true\n"
+        f"  城运中心 command centre: {base}/command · 考核态势 dashboard: {base}/dashboard · "
+        f"系统管理 administration: {base}/admin/\n"
+        f"  手机端 phone pages: {base}/m/ (sign in as a patrol member, e.g. YPG1-005)\n"
+        f"  市民扫码 citizen page: {citizen or '—'}\n"
+        f"  Open311: {base}/open311/v2/discovery.json — api_key [bold]demo-open311-key[/]\n"
         f"  登录 sign in:    {base}/login — admin, or any person number (e.g. YPC-ZB01, "
         f"an operator), password [bold]{DEMO_PASSWORD}[/] (demo database only)"
     )
@@ -189,10 +211,24 @@ def demo(
 
         platform = Platform(settings)
         stop = start_in_background(platform)  # the demo runs its worker in-process
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(platform=platform), host=host, port=port, log_level="info")
+        )
+        feeder = None
+        if simulation:
+            from chengyun.simulation.live import LiveFeeder, issued_tokens, start_in_thread
+
+            feeder = LiveFeeder(
+                base, territory, roster, tokens=issued_tokens(platform), speed=speed
+            )
+            start_in_thread(feeder, ready=lambda: server.started)
+            out.print(f"  实时推演 live simulation: {speed:g}× — `--no-simulation` turns it off")
         try:
-            uvicorn.run(create_app(platform=platform), host=host, port=port, log_level="info")
+            server.run()
         finally:
             stop.set()
+            if feeder is not None:
+                feeder.stop.set()
 
 
 @territory_app.command("import")
@@ -629,7 +665,9 @@ def report_monthly(
             period = parse_month(month, now)
             with _ProgressBar() as progress:
                 progress(stage, 0, 3)
-                assessment = monthly_assessment(platform.uow(), reader, settings_store, period, now)
+                assessment = monthly_assessment(
+                    platform.read_uow(), reader, settings_store, period, now
+                )
                 progress(stage, 1, 3)
                 workbook = monthly_xlsx(assessment)
                 progress(stage, 2, 3)
@@ -654,6 +692,28 @@ def report_monthly(
 
 
 # integrations: each peer's command group below (``app.add_typer(...)``), one line each
+from chengyun.entrypoints.cli_simulate import simulate as simulate_command  # noqa: E402
+
+app.command("simulate")(simulate_command)
+from chengyun.entrypoints.cli_outbox import outbox_app  # noqa: E402
+
+app.add_typer(outbox_app, name="outbox")
+from chengyun.entrypoints.cli_vision import cameras_app  # noqa: E402
+
+app.add_typer(cameras_app, name="cameras")
+from chengyun.entrypoints.cli_apps import apps_app  # noqa: E402
+
+app.add_typer(apps_app, name="apps")
+from chengyun.entrypoints.cli_shops import shops_app  # noqa: E402
+
+app.add_typer(shops_app, name="shops")
+from chengyun.entrypoints.cli_hotline import gazetteer_app, hotline_app  # noqa: E402
+
+app.add_typer(hotline_app, name="hotline")
+app.add_typer(gazetteer_app, name="gazetteer")
+from chengyun.entrypoints.cli_wecom import wecom_app  # noqa: E402
+
+app.add_typer(wecom_app, name="wecom")
 
 
 def main() -> None:

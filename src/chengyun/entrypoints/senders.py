@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from chengyun.adapters.district import district_routes
+from chengyun.adapters.hotline import hotline_routes
 from chengyun.entrypoints.platform import Platform
+from chengyun.entrypoints.staff_channels import staff_sender
 from chengyun.services.delivery import RecordingSender, RoutingSender, Sender
 
 
@@ -12,4 +15,7 @@ def build_sender(platform: Platform) -> Sender:
     routes: dict[str, Sender] = {}
     default: Sender = RecordingSender()
     # integrations: each peer adds its route (or replaces the default) below, one line each
+    routes.update(hotline_routes(platform.settings))
+    default = staff_sender(platform)  # government WeChat / SMS when configured
+    routes.update(district_routes(platform.settings, platform.clock, platform.uow))
     return RoutingSender(routes, default)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import SweepResult, sweep
 from chengyun.services.delivery import DeliveryResult, Sender, deliver_outbox
+from chengyun.services.district import sync_statuses
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def run_once(platform: Platform, sender: Sender) -> Pass:
         )
         if result.looked_at < 500:
             break
+    # the district link: status changes of cases handled for a peer, into the outbox
+    sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
     delivery = deliver_outbox(platform.uow(), platform.clock, sender)
     return Pass(total, delivery)
 

@@ -12,6 +12,9 @@ from chengyun.domain.forces import Assignment, Person, Roster, Shift
 from chengyun.domain.points import Citizen, LedgerEntry
 from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
+from chengyun.services.district_records import DistrictRepository, OutboxAdminRepository
+from chengyun.services.hotline_store import HotlineRepository
+from chengyun.services.open311_records import Open311Repository
 from chengyun.services.records import (
     Account,
     ApiToken,
@@ -24,6 +27,9 @@ from chengyun.services.records import (
     PendingMessage,
     PhotoRecord,
 )
+from chengyun.services.shop_store import ShopRepository
+from chengyun.services.vision_store import VisionRepository
+from chengyun.services.wecom_store import WeComRepository
 
 
 class TerritoryRepository(Protocol):
@@ -209,6 +215,20 @@ class UnitOfWork(Protocol):
     def points(self) -> PointsRepository: ...
 
     # integrations: each peer adds its repository property below (two lines each)
+    @property
+    def open311(self) -> Open311Repository: ...
+    @property
+    def district(self) -> DistrictRepository: ...
+    @property
+    def outbox_admin(self) -> OutboxAdminRepository: ...
+    @property
+    def vision(self) -> VisionRepository: ...
+    @property
+    def wecom(self) -> WeComRepository: ...
+    @property
+    def hotline(self) -> HotlineRepository: ...
+    @property
+    def shops(self) -> ShopRepository: ...
 
     def __enter__(self) -> Self: ...
     def __exit__(

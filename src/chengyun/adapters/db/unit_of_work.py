@@ -8,14 +8,24 @@ from typing import Self
 from sqlalchemy.engine import Connection, Engine
 
 from chengyun.adapters.db.account_repository import SqlAccountRepository, SqlAuditRepository
+from chengyun.adapters.db.case_changes import LiveCaseRepository
 from chengyun.adapters.db.case_repository import (
     SqlCaseRepository,
     SqlOutboxRepository,
     SqlTaxonomyRepository,
 )
+from chengyun.adapters.db.district_repository import (
+    SqlDistrictRepository,
+    SqlOutboxAdminRepository,
+)
+from chengyun.adapters.db.hotline_repository import SqlHotlineRepository
+from chengyun.adapters.db.open311_repository import SqlOpen311Repository
 from chengyun.adapters.db.points_repository import SqlPointsRepository
 from chengyun.adapters.db.read_cache import ReadCache
 from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryRepository
+from chengyun.adapters.db.shop_repository import SqlShopRepository
+from chengyun.adapters.db.vision_repository import SqlVisionRepository
+from chengyun.adapters.db.wecom_repository import SqlWeComRepository
 
 
 class SqlUnitOfWork:
@@ -36,6 +46,14 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(self._connection)
         self.points = SqlPointsRepository(self._connection)
         # integrations: each peer adds its repository below, one line each
+        self.open311 = SqlOpen311Repository(self._connection)
+        self.district = SqlDistrictRepository(self._connection)
+        self.outbox_admin = SqlOutboxAdminRepository(self._connection)
+        self.vision = SqlVisionRepository(self._connection)
+        self.wecom = SqlWeComRepository(self._connection)
+        self.hotline = SqlHotlineRepository(self._connection)
+        self.cases = LiveCaseRepository(self._connection)  # live updates: notify on commit
+        self.shops = SqlShopRepository(self._connection)
         return self
 
     def __exit__(

@@ -31,6 +31,7 @@ SECTIONS: tuple[tuple[str, Permission, str, str], ...] = (
     ("people", Permission.FORCES_WRITE, "admin_people", "admin_people_hint"),
     ("taxonomy", Permission.TAXONOMY_WRITE, "admin_taxonomy", "admin_taxonomy_hint"),
     ("accounts", Permission.ACCOUNTS_MANAGE, "admin_accounts", "admin_accounts_hint"),
+    ("outbox", Permission.INTEGRATIONS_MANAGE, "ob_title", "ob_hint"),
 )
 
 
@@ -59,7 +60,9 @@ def _page(
     context.update(
         section=section,
         sections=[
-            (name, context["t"][title]) for name, needs, title, _ in SECTIONS if who.may(needs)
+            (name, context["t"][title], context["t"][hint])
+            for name, needs, title, hint in SECTIONS
+            if who.may(needs)
         ],
         config={
             "lang": lang,

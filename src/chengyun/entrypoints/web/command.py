@@ -135,6 +135,17 @@ def _frame(request: Request, platform: Platform, who: Principal, lang: Language)
         "server_now": now.isoformat(),
         "server_now_text": now.astimezone(CHINA_TZ).strftime("%H:%M:%S"),
         "clock_text": clock_text,
+        "may_measures": who.may(Permission.MEASURES_READ),
+        "may_admin": any(
+            who.may(p)
+            for p in (
+                Permission.TERRITORY_WRITE,
+                Permission.FORCES_WRITE,
+                Permission.TAXONOMY_WRITE,
+                Permission.ACCOUNTS_MANAGE,
+                Permission.INTEGRATIONS_MANAGE,
+            )
+        ),
     }
 
 
@@ -199,6 +210,7 @@ def command_centre(request: Request, platform: PlatformDep, who: Reader) -> Resp
             "may": {
                 "duty": who.may(Permission.DUTY_READ),
                 "territory": who.may(Permission.TERRITORY_READ),
+                "integrations": who.may(Permission.INTEGRATIONS_MANAGE),
             },
         },
     )

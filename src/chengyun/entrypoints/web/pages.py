@@ -61,6 +61,7 @@ def _login_page(
             "next": next_,
             "sub_district": sub_district,
             "demo": platform.settings.mode == "demo",
+            "wecom_login": platform.settings.wecom_enabled,
         },
         status_code=status,
     )

@@ -7,25 +7,38 @@ from chengyun.entrypoints.api.v1 import (
     auth,
     cases,
     coverage,
+    district,
     duty,
     forces,
     health,
+    hotline,
     measures,
+    outbox,
     points,
+    shops,
     taxonomy,
     territory,
+    vision,
 )
 
 router = APIRouter(prefix="/api/v1")
-router.include_router(health.router)
-router.include_router(auth.router)
-router.include_router(territory.router)
-router.include_router(forces.router)
-router.include_router(duty.router)
-router.include_router(cases.router)
-router.include_router(taxonomy.router)
-router.include_router(measures.router)
-router.include_router(assessment.router)
-router.include_router(coverage.router)
-router.include_router(points.router)
-# integrations: each peer's /api/v1 router below, one line each (import it above)
+for module in (
+    health,
+    auth,
+    territory,
+    forces,
+    duty,
+    cases,
+    taxonomy,
+    measures,
+    assessment,
+    coverage,
+    points,
+    # the integrations
+    vision,
+    hotline,
+    district,
+    outbox,
+    shops,
+):
+    router.include_router(module.router)

@@ -26,6 +26,7 @@ from chengyun.services.accounts import (
     create_account,
     issue_token,
     revoke_token,
+    set_account_disabled,
     sign_out_everywhere,
     verify_audit,
 )
@@ -258,6 +259,27 @@ def add_account(body: AccountIn, platform: PlatformDep, principal: Manager) -> A
         body.password,
     )
     return _account(created)
+
+
+class AccountChange(BaseModel):
+    disabled: bool = Field(description="停用 (true) or enable again (false)")
+
+
+@router.patch(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    summary="停用或启用账号 / Disable or enable an account",
+)
+def change_account(
+    account_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: AccountChange,
+    platform: PlatformDep,
+    principal: Manager,
+) -> AccountOut:
+    changed = set_account_disabled(
+        platform.uow(), platform.clock, signed_in(principal), account_id, body.disabled
+    )
+    return _account(changed)
 
 
 class RolePermissions(BaseModel):
