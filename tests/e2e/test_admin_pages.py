@@ -21,7 +21,15 @@ from chengyun.services.records import NewAccount
 from tests.e2e.test_command_page import LAPTOP, Console, _accessible, _shot
 from tests.factories import OPERATOR, patrol_member
 
-PAGES = ("/admin/", "/admin/territory", "/admin/people", "/admin/taxonomy", "/admin/accounts")
+PAGES = (
+    "/admin/",
+    "/admin/territory",
+    "/admin/people",
+    "/admin/taxonomy",
+    "/admin/accounts",
+    "/admin/cameras",
+    "/admin/shops",
+)
 
 
 def test_who_may_open_the_administration(
@@ -40,6 +48,8 @@ def test_who_may_open_the_administration(
     operator = client.headers_for(OPERATOR)  # type: ignore[attr-defined]
     index = client.get("/admin/?lang=en", headers={**operator, "Accept": "text/html"})
     assert index.status_code == 200 and 'href="/admin/outbox"' in index.text
+    for path in ("/admin/cameras", "/admin/shops"):  # the centre keeps the integrations
+        assert client.get(path, headers={**operator, "Accept": "text/html"}).status_code == 200
     assert 'href="/admin/people"' not in index.text  # the roster is the administrator's
     command = client.get("/command", headers={**operator, "Accept": "text/html"})
     assert 'href="/admin/"' in command.text and 'href="/dashboard"' in command.text
@@ -183,3 +193,49 @@ def test_the_pages_speak_english(demo: Platform, client: TestClient, lang: str) 
         page = client.get(f"{path}?lang={lang}", headers={"Accept": "text/html"})
         assert page.status_code == 200 and 'lang="en"' in page.text, path
         assert "Administration" in page.text
+
+
+def test_the_centre_keeps_cameras_and_shops_in_a_browser(
+    demo: Platform, client: TestClient, server: str, browser: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    cameras = tmp_path / "cameras.xlsx"
+    cameras.write_bytes(client.get("/api/v1/vision/cameras.xlsx").content)
+    shops = client.get("/api/v1/shops").json()["items"]
+    shop = shops[0]
+
+    context = browser.new_context(viewport=LAPTOP, locale="zh-CN")
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirmation before re-issuing
+    console = Console(page, server)
+    page.goto(f"{server}/login?next=/admin/cameras")
+    page.get_by_label("用户名").fill(OPERATOR)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page).to_have_url(re.compile(r"/admin/cameras$"))
+    expect(page.locator("#cameras-table tbody tr[data-camera]")).to_have_count(12)
+    page.get_by_label(".xlsx 文件").set_input_files(str(cameras))
+    page.get_by_role("button", name="导入").click()
+    expect(page.locator("#admin-message")).to_contain_text("已导入: 12 摄像头")
+    _accessible(page)
+    _shot(page, "admin-cameras")
+
+    page.get_by_role("link", name="市民扫码店铺").first.click()
+    expect(page.locator(f"tr[data-shop='{shop['code']}']")).to_be_visible()
+    page.get_by_role("button", name=f"重新签发 {shop['code']}").click()
+    expect(page.locator("#admin-message")).to_contain_text(
+        f"已重新签发，请打印新海报: {shop['code']}"
+    )
+    after = client.get(f"/api/v1/shops/{shop['id']}").json()
+    assert after["key_version"] == shop["key_version"] + 1
+    old_code = client.get(
+        shop["url"].split("127.0.0.1:8000", 1)[-1], headers={"Accept": "text/html"}
+    )
+    assert old_code.status_code == 410  # the old poster's code stops working
+    poster = page.get_by_role("link", name=f"海报 {shop['code']}")
+    assert poster.get_attribute("href") == f"/api/v1/shops/{shop['id']}/poster.pdf"
+    _accessible(page)
+    _shot(page, "admin-shops")
+    assert console.errors == [], console.errors
+    context.close()

@@ -1,6 +1,7 @@
 """Administration (系统管理) at ``/admin/``: the territory (view, import GeoJSON, go-live
 dates), people and the day/night force tables (edit, import and export .xlsx), the taxonomy
-and its time limits (import and export .xlsx), and the accounts with their roles.
+and its time limits (import and export .xlsx), the accounts with their roles, the video
+cameras and scene mapping, and the shops with their QR posters.
 
 The pages list what is there; every change goes through the same ``/api/v1`` routes a
 script would use (the page's script sends them with the session and its CSRF token), so a
@@ -18,10 +19,13 @@ from fastapi.responses import HTMLResponse, Response
 from chengyun.domain.access import Permission, Principal, Role, ScopeKind
 from chengyun.domain.forces import Department, Post, Shift, TeamType
 from chengyun.domain.taxonomy import Stage
+from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.web.command import _frame, _render, _territory, _to_login, page_access
 from chengyun.entrypoints.web.i18n import Language, language
+from chengyun.services import vision
 from chengyun.services.cases import taxonomy_in_force
+from chengyun.services.shops import list_shops
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,6 +35,8 @@ SECTIONS: tuple[tuple[str, Permission, str, str], ...] = (
     ("people", Permission.FORCES_WRITE, "admin_people", "admin_people_hint"),
     ("taxonomy", Permission.TAXONOMY_WRITE, "admin_taxonomy", "admin_taxonomy_hint"),
     ("accounts", Permission.ACCOUNTS_MANAGE, "admin_accounts", "admin_accounts_hint"),
+    ("cameras", Permission.INTEGRATIONS_MANAGE, "admin_cameras", "admin_cameras_hint"),
+    ("shops", Permission.INTEGRATIONS_MANAGE, "admin_shops", "admin_shops_hint"),
     ("outbox", Permission.INTEGRATIONS_MANAGE, "ob_title", "ob_hint"),
 )
 
@@ -40,6 +46,9 @@ TerritoryAdmin = Annotated[Principal | None, Depends(page_access(Permission.TERR
 PeopleAdmin = Annotated[Principal | None, Depends(page_access(Permission.FORCES_WRITE))]
 TaxonomyAdmin = Annotated[Principal | None, Depends(page_access(Permission.TAXONOMY_WRITE))]
 AccountsAdmin = Annotated[Principal | None, Depends(page_access(Permission.ACCOUNTS_MANAGE))]
+IntegrationsAdmin = Annotated[
+    Principal | None, Depends(page_access(Permission.INTEGRATIONS_MANAGE))
+]
 
 
 def _label(item: Any, lang: Language) -> str:
@@ -235,3 +244,79 @@ def admin_accounts(request: Request, platform: PlatformDep, who: AccountsAdmin) 
         }
 
     return _page(request, platform, who, "admin_accounts.html", "accounts", build)
+
+
+def _place_names(platform: Any) -> dict[str, str]:
+    territory = _territory(platform)
+    if territory is None:
+        return {}
+    return {g.code: g.name for g in territory.grids} | {u.code: u.name for u in territory.units}
+
+
+@router.get("/admin/cameras", response_class=HTMLResponse)
+def admin_cameras(request: Request, platform: PlatformDep, who: IntegrationsAdmin) -> Response:
+    """The video algorithms' camera registry and scene mapping (摄像头台账与场景映射)."""
+    if who is None:
+        return _to_login(request)
+
+    def build(lang: Language) -> dict[str, Any]:
+        places = _place_names(platform)
+        found = vision.cameras(platform.uow())
+        mapping, shipped = vision.scenes(platform.uow())
+        return {
+            "cameras": [
+                {
+                    "id": c.camera_id,
+                    "name": c.name,
+                    "place": places.get(c.unit_code or c.grid_code or "", "—"),
+                    "address": c.address,
+                    "owner": c.owner,
+                    "active": c.active,
+                    "position": f"{c.lng:.5f}, {c.lat:.5f}",
+                }
+                for c in found
+            ],
+            "scenes": [
+                {
+                    "code": m.code,
+                    "subclass": m.subclass,
+                    "name": m.name_en if lang == "en" else m.name_zh,
+                    "min_confidence": m.min_confidence,
+                    "active": m.active,
+                }
+                for m in mapping
+            ],
+            "shipped": shipped,
+        }
+
+    return _page(request, platform, who, "admin_cameras.html", "cameras", build)
+
+
+@router.get("/admin/shops", response_class=HTMLResponse)
+def admin_shops(request: Request, platform: PlatformDep, who: IntegrationsAdmin) -> Response:
+    """The shops whose posters carry the citizen QR code (市民扫码店铺)."""
+    if who is None:
+        return _to_login(request)
+
+    def build(lang: Language) -> dict[str, Any]:
+        places = _place_names(platform)
+        found = list_shops(platform.uow())
+        units = sorted({shop.unit_code for shop in found})
+        return {
+            "shops": [
+                {
+                    "id": shop.id,
+                    "code": shop.code,
+                    "name": shop.name,
+                    "address": shop.address,
+                    "unit": places.get(shop.unit_code, shop.unit_code),
+                    "expires": shop.token_expires_at.astimezone(CHINA_TZ).date().isoformat(),
+                    "version": shop.key_version,
+                    "active": shop.active,
+                }
+                for shop in found
+            ],
+            "units": [(code, places.get(code, code)) for code in units],
+        }
+
+    return _page(request, platform, who, "admin_shops.html", "shops", build)

@@ -53,8 +53,22 @@
       return t.imported + ": " + answer.people + " " + t.people_title + ", " + answer.assignments +
         " " + t.assignments;
     }
-    return t.imported + ": " + (answer.subclasses !== undefined ? answer.subclasses : "") + " " + t.subclasses;
+    if (kind === "taxonomy") {
+      return t.imported + ": " + answer.subclasses + " " + t.subclasses;
+    }
+    if (kind === "cameras") {
+      return t.imported + ": " + answer.cameras + " " + t.cameras_title;
+    }
+    return t.imported + ": " + (answer.created || 0) + " + " + (answer.updated || 0) + " " + t.shops_title;
   }
+
+  // Where each kind of upload goes (the territory is sent as JSON, the rest as a file).
+  var UPLOADS = {
+    forces: "/api/v1/forces.xlsx",
+    taxonomy: "/api/v1/taxonomy.xlsx",
+    cameras: "/api/v1/vision/cameras.xlsx",
+    shops: "/api/v1/shops/import.xlsx",
+  };
 
   document.querySelectorAll("form[data-upload]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
@@ -81,7 +95,7 @@
       } else {
         var data = new FormData();
         data.append("file", file);
-        sending = C.send("POST", kind === "forces" ? "/api/v1/forces.xlsx" : "/api/v1/taxonomy.xlsx", data);
+        sending = C.send("POST", UPLOADS[kind], data);
       }
       sending
         .then(function (answer) {
@@ -227,6 +241,25 @@
         })
         .catch(function (error) {
           failed(error, "person-error");
+        });
+    });
+  }
+
+  // --- shops: a new code for a shop (its old poster stops working) ---------------------------
+
+  var shopsTable = document.getElementById("shops-table");
+  if (shopsTable) {
+    shopsTable.addEventListener("click", function (event) {
+      var id = event.target.getAttribute("data-reissue");
+      if (!id || !window.confirm(t.reissue_confirm + " (" + event.target.getAttribute("data-code") + ")?")) {
+        return;
+      }
+      C.send("POST", "/api/v1/shops/" + id + "/token")
+        .then(function (shop) {
+          done(t.reissued + ": " + shop.code);
+        })
+        .catch(function (error) {
+          failed(error);
         });
     });
   }
