@@ -64,7 +64,7 @@ from typing import Any, TypeVar
 from chengyun.domain.errors import Conflict, InvalidInput, Problem
 from chengyun.domain.forces import Department
 from chengyun.domain.labels import Labelled
-from chengyun.domain.taxonomy import SUBCLASS_CODE, CaseKind, Urgency
+from chengyun.domain.taxonomy import SUBCLASS_CODE, CaseKind, Subclass, Urgency
 
 SYSTEM = "system"
 """The actor recorded on events done by the platform itself (the worker, inbound feeds)."""
@@ -181,6 +181,20 @@ class EscalationLevel(Labelled):
 
 
 _LADDER = tuple(EscalationLevel)
+
+
+def intake_urgency(
+    rule: Subclass, channel: Channel, hazard: bool = False, urgent_order: bool = False
+) -> Urgency:
+    """A new case's urgency (紧急程度): the subclass rule's, raised by a component with a
+    safety hazard, an urgent 12345 order or a diverted 110 call."""
+    urgent = (
+        rule.urgency is Urgency.URGENT
+        or (rule.kind is CaseKind.COMPONENT and hazard)
+        or (channel is Channel.HOTLINE and urgent_order)
+        or channel is Channel.POLICE_DIVERSION
+    )
+    return Urgency.URGENT if urgent else Urgency.GENERAL
 
 
 def next_level(level: EscalationLevel) -> EscalationLevel | None:

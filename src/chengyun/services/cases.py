@@ -29,12 +29,13 @@ from chengyun.domain.cases import (
     EscalationLevel,
     allowed_actions,
     apply,
+    intake_urgency,
     merge_report,
 )
 from chengyun.domain.dispatch import Place, candidates, choose, coordinators, responsible_for
 from chengyun.domain.errors import Conflict, InvalidInput, NotFound, OutsideTerritory, Problem
 from chengyun.domain.forces import Department, Person, Post, Roster
-from chengyun.domain.taxonomy import CaseKind, Subclass, Taxonomy, Urgency
+from chengyun.domain.taxonomy import Subclass, Taxonomy
 from chengyun.domain.territory import Location
 from chengyun.domain.working_time import WorkingCalendar, as_china_time
 from chengyun.services.points import points_for_event
@@ -389,13 +390,7 @@ def _new_case(
                 )
             ],
         )
-    urgent = (
-        rule.urgency is Urgency.URGENT
-        or (rule.kind is CaseKind.COMPONENT and command.hazard)
-        or (command.channel is Channel.HOTLINE and command.urgent)
-        or command.channel is Channel.POLICE_DIVERSION
-    )
-    urgency = Urgency.URGENT if urgent else Urgency.GENERAL
+    urgency = intake_urgency(rule, command.channel, command.hazard, command.urgent)
     prefix = f"{rule.code}{at.strftime('%Y%m%d')}"
     number = f"{prefix}{uow.cases.next_sequence(prefix):05d}"
     position = (command.lng, command.lat)

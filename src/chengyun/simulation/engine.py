@@ -35,6 +35,7 @@ from chengyun.domain.cases import (
     CaseStatus,
     Channel,
     apply,
+    intake_urgency,
     next_level,
 )
 from chengyun.domain.dispatch import Place, candidates, choose, responsible_for
@@ -66,7 +67,6 @@ from chengyun.simulation.handling import (
     facts_of,
     handling_minutes,
     travel_minutes,
-    urgency_of,
 )
 from chengyun.simulation.incidents import Incident, Places, generate
 
@@ -289,7 +289,7 @@ class _Run:
         rng = random.Random(f"h:{self.config.seed}:{incident.id}")
         at = self.now()
         spot = incident.spot
-        urgency = urgency_of(rule, discovery.channel, incident.hazard)
+        urgency = intake_urgency(rule, discovery.channel, incident.hazard)
         grid = self.grids.get(spot.grid_code)
         pre_launch = grid is not None and not grid.is_live(at.date())
         common: dict[str, Any] = {

@@ -22,7 +22,7 @@ from chengyun.domain.case_clocks import ClockRules, Clocks
 from chengyun.domain.cases import Action, Actor, Case, CaseStatus, Channel
 from chengyun.domain.forces import Person, Shift
 from chengyun.domain.measures import CaseFacts
-from chengyun.domain.taxonomy import CaseKind, Stage, Subclass, Urgency
+from chengyun.domain.taxonomy import Stage, Subclass
 from chengyun.services.cases import APPROVER_POSTS, CENTRE_POSTS
 from chengyun.simulation.config import HandlingConfig
 from chengyun.simulation.incidents import Incident, Position, distance_m
@@ -36,17 +36,6 @@ def actor_of(person: Person) -> Actor:
         centre=person.post in CENTRE_POSTS,
         approver=person.post in APPROVER_POSTS,
     )
-
-
-def urgency_of(rule: Subclass, channel: Channel, hazard: bool) -> Urgency:
-    """The case's urgency as intake decides it (``services.cases._new_case``): the rule's,
-    raised by a component hazard or a diverted 110 call."""
-    urgent = (
-        rule.urgency is Urgency.URGENT
-        or (rule.kind is CaseKind.COMPONENT and hazard)
-        or channel is Channel.POLICE_DIVERSION
-    )
-    return Urgency.URGENT if urgent else Urgency.GENERAL
 
 
 @dataclass
