@@ -76,6 +76,12 @@ def test_an_account_is_disabled_and_enabled_again(demo: Platform, client: TestCl
     own = client.patch(f"/api/v1/accounts/{me}", json={"disabled": True})
     assert own.status_code == 422 and own.json()["detail"][0]["loc"][-1] == "disabled"
     missing = client.patch("/api/v1/accounts/987654", json={"disabled": True})
+    no_grid = client.patch(
+        "/api/v1/territory/grids/310118002999999", json={"live_from": "2020-07-01"}
+    )
+    assert no_grid.status_code == 404
+    bad_day = client.patch("/api/v1/territory/grids/310118002900001", json={"live_from": "soon"})
+    assert bad_day.status_code == 422 and bad_day.json()["detail"][0]["loc"][-1] == "live_from"
     assert missing.status_code == 404
     bad = client.patch(f"/api/v1/accounts/{target}", json={"disabled": "maybe"})
     assert bad.status_code == 422
@@ -164,9 +170,20 @@ def test_an_administrator_keeps_the_platform_in_a_browser(
     _shot(page, "admin-taxonomy")
     page.get_by_role("link", name="辖区").first.click()
     expect(page.locator("#admin-map .leaflet-interactive").first).to_be_visible()
+    grid = next(
+        f["properties"] for f in demo_geojson["features"] if f["properties"]["layer"] == "grid"
+    )
+    page.locator(f"#live-{grid['code']}").fill("2020-07-01")
+    page.locator(f"form[data-go-live='{grid['code']}']").get_by_role("button").click()
+    expect(page.locator("#admin-message")).to_contain_text("2020-07-01")
+    moved = client.get("/api/v1/territory/grids").json()["features"]
+    assert {f["properties"]["code"]: f["properties"]["live_from"] for f in moved}[
+        grid["code"]
+    ] == "2020-07-01"
     page.get_by_label("GeoJSON 文件（WGS-84）").set_input_files(str(territory))
     page.get_by_role("button", name="导入").click()
     expect(page.locator("#admin-message")).to_contain_text("已导入")
+    expect(page.locator("#admin-map .leaflet-interactive").first).to_be_visible()
     _accessible(page)
     _shot(page, "admin-territory")
 

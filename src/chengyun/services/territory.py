@@ -1,11 +1,13 @@
-"""Use cases of the territory: import it (all or nothing), export it."""
+"""Use cases of the territory: import it (all or nothing), export it, move a grid's
+go-live date."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
 from chengyun.domain.errors import InvalidInput, NotFound, Problem
-from chengyun.domain.territory import Territory
+from chengyun.domain.territory import ResponsibilityGrid, Territory
 from chengyun.services.unit_of_work import UnitOfWork
 
 
@@ -50,6 +52,24 @@ def import_territory(uow: UnitOfWork, territory: Territory) -> TerritoryImported
         key_units=sum(1 for u in territory.units if u.key),
         areas=len(territory.areas),
     )
+
+
+def set_go_live(uow: UnitOfWork, grid_code: str, day: date) -> ResponsibilityGrid:
+    """Move a grid's go-live date (上线日期): reports in it before that day are pre-launch
+    and left out of the measures. Cases already reported keep the flag they were given."""
+    with uow:
+        territory = uow.territory.get()
+        grid = territory.grid(grid_code) if territory is not None else None
+        if territory is None or grid is None:
+            raise NotFound(
+                f"没有该责任网格 / no grid {grid_code}",
+                [Problem(("path", "grid_code"), f"no grid {grid_code!r}", "unknown")],
+            )
+        changed = replace(grid, live_from=day)
+        grids = tuple(changed if g.code == grid_code else g for g in territory.grids)
+        uow.territory.replace(replace(territory, grids=grids))
+        uow.commit()
+    return changed
 
 
 def current_territory(uow: UnitOfWork) -> Territory:

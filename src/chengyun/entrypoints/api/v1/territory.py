@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chengyun.adapters.geo.crs import Crs, to_wgs84
 from chengyun.adapters.geo.geojson import (
@@ -21,7 +23,7 @@ from chengyun.domain.access import Permission
 from chengyun.domain.territory import Location
 from chengyun.entrypoints.api.deps import PlatformDep, UowDep
 from chengyun.entrypoints.api.security import requires
-from chengyun.services.territory import current_territory, import_territory
+from chengyun.services.territory import current_territory, import_territory, set_go_live
 
 router = APIRouter(prefix="/territory", tags=["territory 辖区"])
 GEOJSON = "application/geo+json"
@@ -64,6 +66,34 @@ def replace(
     result = import_territory(uow, territory)
     platform.territory_index.invalidate()
     return ImportSummary(**result.__dict__)
+
+
+class GoLiveIn(BaseModel):
+    live_from: date = Field(description="上线日期 / the grid's go-live date, e.g. 2020-07-01")
+
+
+class GridOut(BaseModel):
+    code: str
+    name: str
+    live_from: date
+
+
+@router.patch(
+    "/grids/{grid_code}",
+    dependencies=[Depends(requires(Permission.TERRITORY_WRITE))],
+    response_model=GridOut,
+    summary="设定网格上线日期 / Move a grid's go-live date",
+    responses={404: {"description": "no such grid"}},
+)
+def set_grid_go_live(
+    grid_code: Annotated[str, PathParam(max_length=15, pattern=r"^\d{15}$")],
+    body: GoLiveIn,
+    platform: PlatformDep,
+    uow: UowDep,
+) -> GridOut:
+    grid = set_go_live(uow, grid_code, body.live_from)
+    platform.territory_index.invalidate()
+    return GridOut(code=grid.code, name=grid.name, live_from=grid.live_from)
 
 
 @router.get(

@@ -107,6 +107,22 @@
     });
   });
 
+  // --- a grid's go-live date ------------------------------------------------------------------
+
+  document.querySelectorAll("form[data-go-live]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var code = form.getAttribute("data-go-live");
+      C.send("PATCH", "/api/v1/territory/grids/" + code, { live_from: form.elements.live_from.value })
+        .then(function (grid) {
+          done(t.saved + ": " + grid.name + " " + t.live_from + " " + grid.live_from);
+        })
+        .catch(function (error) {
+          failed(error);
+        });
+    });
+  });
+
   // --- the territory's map -------------------------------------------------------------------
 
   var mapBox = document.getElementById("admin-map");
