@@ -509,6 +509,20 @@ def _judge_actor(principal: Principal | None, verdict: Verdict) -> Actor:
     return Actor(who.username)
 
 
+def _judge_alert(
+    platform: Platform,
+    principal: Principal | None,
+    alert_id: int,
+    verdict: Verdict,
+    body: VerdictIn | None,
+) -> VerdictOut:
+    actor = _judge_actor(principal, verdict)
+    note = body.note.strip() if body else ""
+    return _verdict_out(
+        vision.judge_alert(platform.uow(), platform.cases, alert_id, verdict, actor, note)
+    )
+
+
 @router.post(
     "/alerts/{id}/false-alarm",
     response_model=VerdictOut,
@@ -521,11 +535,7 @@ def false_alarm(
     id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: VerdictIn | None = None,
 ) -> VerdictOut:
-    actor = _judge_actor(principal, Verdict.FALSE_ALARM)
-    note = body.note.strip() if body else ""
-    return _verdict_out(
-        vision.judge_alert(platform.uow(), platform.cases, id, Verdict.FALSE_ALARM, actor, note)
-    )
+    return _judge_alert(platform, principal, id, Verdict.FALSE_ALARM, body)
 
 
 @router.post(
@@ -540,11 +550,7 @@ def confirm(
     id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: VerdictIn | None = None,
 ) -> VerdictOut:
-    actor = _judge_actor(principal, Verdict.CONFIRMED)
-    note = body.note.strip() if body else ""
-    return _verdict_out(
-        vision.judge_alert(platform.uow(), platform.cases, id, Verdict.CONFIRMED, actor, note)
-    )
+    return _judge_alert(platform, principal, id, Verdict.CONFIRMED, body)
 
 
 @router.post(
