@@ -457,6 +457,8 @@ def test_a_disabled_account_or_a_number_mapped_elsewhere_is_refused(
     assert not browser.cookies.get(SESSION_COOKIE)
     with demo.engine.connect() as c:
         failures = c.execute(
-            sa.select(t.audit_log.c.details).where(t.audit_log.c.action == "login.failed")
+            sa.select(t.audit_log.c.details)
+            .where(t.audit_log.c.action == "login.failed")
+            .order_by(t.audit_log.c.id)
         ).scalars()
         assert [d["reason"] for d in failures] == ["unknown", "disabled"]
