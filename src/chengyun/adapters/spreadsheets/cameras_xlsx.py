@@ -12,12 +12,16 @@ import io
 import math
 from collections.abc import Sequence
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl import Workbook
 
 from chengyun.adapters.geo.crs import Crs, to_wgs84
-from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import (
+    Column,
+    cell_text,
+    header_fields,
+    open_workbook,
+    style_header,
+)
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.vision import Camera
 
@@ -44,13 +48,7 @@ Where = tuple[str | int, ...]
 def cameras_from_xlsx(data: bytes) -> list[tuple[Where, Camera]]:
     """The cameras of a workbook's first sheet (or the one titled like ``SHEET_TITLE``),
     each with where it was found; ``InvalidInput`` naming every bad cell otherwise."""
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise InvalidInput(
-            "无法读取Excel文件 / cannot read the file as an .xlsx workbook",
-            [Problem(("file",), f"{type(exc).__name__}: {exc}", "format")],
-        ) from exc
+    workbook = open_workbook(data)
     sheets = workbook.worksheets
     if not sheets:
         raise InvalidInput("工作簿为空 / the workbook has no sheet", [Problem(("file",), "")])
@@ -149,15 +147,7 @@ def cameras_to_xlsx(cameras: Sequence[Camera]) -> bytes:
                 "是" if camera.active else "否",
             ]
         )
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F4E79")
-    for i, column in enumerate(COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=i)
-        cell.font = bold
-        cell.fill = fill
-        cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[get_column_letter(i)].width = column.width
-    sheet.freeze_panes = "A2"
+    style_header(sheet, COLUMNS)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -13,13 +13,19 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import (
+    Column,
+    cell_text,
+    header_fields,
+    open_workbook,
+    style_header,
+)
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import (
     Assignment,
@@ -71,13 +77,7 @@ def roster_from_xlsx(data: bytes, territory: Territory) -> tuple[Roster, list[Sh
     """Read a workbook; return the roster and the shifts whose tables it holds.
 
     Raises ``InvalidInput`` whose problems are located as (sheet, row, column)."""
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise InvalidInput(
-            "无法读取Excel文件 / cannot read the file as an .xlsx workbook",
-            [Problem(("file",), f"{type(exc).__name__}: {exc}", "format")],
-        ) from exc
+    workbook = open_workbook(data)
     problems: list[Problem] = []
     people: dict[str, tuple[Person, str]] = {}
     assignments: dict[tuple[Any, ...], str] = {}
@@ -299,15 +299,7 @@ def roster_to_xlsx(
 
 
 def _format_table(sheet: Worksheet, count: int) -> None:
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F4E79")
-    for i, column in enumerate(COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=i)
-        cell.font = bold
-        cell.fill = fill
-        cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[get_column_letter(i)].width = column.width
-    sheet.freeze_panes = "A2"
+    style_header(sheet, COLUMNS)
     last = max(count + 1, 500)
     for field, source in (("post", "A"), ("team", "B"), ("department", "C")):
         position = [c.field for c in COLUMNS].index(field) + 1

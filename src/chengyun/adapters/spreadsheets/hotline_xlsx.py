@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields, open_workbook
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.gazetteer import EntryKind, GazetteerEntry, Parity
 from chengyun.domain.hotline import flags
@@ -145,13 +145,7 @@ def orders_to_xlsx(records: Sequence[OrderRecord], now: datetime) -> bytes:
 
 
 def _open(data: bytes, title: str) -> Any:
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise InvalidInput(
-            "无法读取Excel文件 / cannot read the file as an .xlsx workbook",
-            [Problem(("file",), f"{type(exc).__name__}: {exc}", "format")],
-        ) from exc
+    workbook = open_workbook(data)
     sheets = workbook.worksheets
     for sheet in sheets:
         if sheet.title == title or sheet.title in title.split(" "):

@@ -15,12 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl import Workbook
 
 from chengyun.adapters.geo.crs import Crs, to_wgs84
-from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import (
+    Column,
+    cell_text,
+    header_fields,
+    open_workbook,
+    style_header,
+)
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.shops import Shop
 from chengyun.domain.working_time import as_china_time
@@ -75,13 +79,7 @@ class ShopSheet:
 def shops_from_xlsx(data: bytes) -> ShopSheet:
     """The rows of the first sheet that has the shop headers. ``InvalidInput`` only when
     the file is not a workbook or no sheet has the headers."""
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise InvalidInput(
-            "无法读取Excel文件 / cannot read the file as an .xlsx workbook",
-            [Problem(("file",), f"{type(exc).__name__}: {exc}", "format")],
-        ) from exc
+    workbook = open_workbook(data)
     problems: list[Problem] = []
     rows: list[tuple[tuple[str | int, ...], ShopIn]] = []
     found_sheet = False
@@ -171,14 +169,7 @@ def shops_to_xlsx(shops: Sequence[Shop], urls: dict[str, str]) -> bytes:
             urls.get(shop.code, ""),
         ]
         sheet.append(row)
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F4E79")
-    for i, column in enumerate(COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=i)
-        cell.font, cell.fill = bold, fill
-        cell.alignment = Alignment(horizontal="center")
-        sheet.column_dimensions[get_column_letter(i)].width = column.width
-    sheet.freeze_panes = "A2"
+    style_header(sheet, COLUMNS)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

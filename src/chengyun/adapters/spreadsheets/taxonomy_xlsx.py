@@ -15,13 +15,19 @@ import io
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from chengyun.adapters.spreadsheets.cells import Column, cell_text, header_fields
+from chengyun.adapters.spreadsheets.cells import (
+    Column,
+    cell_text,
+    header_fields,
+    open_workbook,
+    style_header,
+)
 from chengyun.adapters.taxonomy_file import subclass_from_mapping
 from chengyun.domain.errors import InvalidInput, Problem
 from chengyun.domain.forces import Department, TeamType
@@ -121,13 +127,7 @@ def _row(subclass: Subclass) -> list[Any]:
 def taxonomy_from_xlsx(data: bytes) -> Taxonomy:
     """Read a workbook; raise ``InvalidInput`` whose problems are located as
     (sheet, row, column header)."""
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not xlsx
-        raise InvalidInput(
-            "无法读取Excel文件 / cannot read the file as an .xlsx workbook",
-            [Problem(("file",), f"{type(exc).__name__}: {exc}", "format")],
-        ) from exc
+    workbook = open_workbook(data)
     try:
         sheet = _find_sheet(workbook.worksheets)
         if sheet is None:
@@ -249,15 +249,8 @@ def _header_for(location: tuple[str | int, ...]) -> str:
 
 
 def _format_table(sheet: Worksheet, count: int) -> None:
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor="1F4E79")
     wrap = Alignment(wrap_text=True, vertical="top")
-    for i, column in enumerate(COLUMNS, start=1):
-        cell = sheet.cell(row=1, column=i)
-        cell.font = bold
-        cell.fill = fill
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        sheet.column_dimensions[get_column_letter(i)].width = column.width
+    style_header(sheet, COLUMNS, wrap=True)
     for field in ("filing", "closure"):
         letter = get_column_letter([c.field for c in COLUMNS].index(field) + 1)
         for r in range(2, count + 2):
