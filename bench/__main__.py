@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_startup, intake, locate, measures, simulate, sweep
+from bench import demo_startup, intake, locate, measures, reads, simulate, sweep
 from bench.record import append
 
 BENCHMARKS = {
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "demo": demo_startup.run,
     "intake": intake.run,
     "sweep": sweep.run,
+    "reads": reads.run,
     "measures": measures.run,
     "simulate": simulate.run,
 }

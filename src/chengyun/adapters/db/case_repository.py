@@ -441,7 +441,8 @@ class SqlCaseRepository:
         rows = self.connection.execute(
             sa.select(t.cases)
             .where(*conditions)
-            .order_by(c.next_due_at.is_(None), c.next_due_at, c.id.desc())
+            # nearest deadline first, none last: the index on next_due_at can serve it
+            .order_by(c.next_due_at.asc().nulls_last(), c.id.desc())
             .limit(limit)
             .offset(offset)
         ).all()

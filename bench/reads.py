@@ -1,0 +1,139 @@
+"""Reading at 100,000 open cases on PostgreSQL (issue: performance): the command centre's
+case list (`GET /api/v1/cases?open=true&limit=50`, nearest deadline first) and one case
+with its timeline (`GET /api/v1/cases/{id}`).
+
+The 100,000 open cases are the sweep benchmark's (a few templates reported through the
+intake service, copied in SQL). The server is ``chengyun serve`` with 2 processes on
+loopback; a separate load generator keeps 32 requests in flight for ``seconds`` per run.
+Targets: list ≥ 500 requests/s with p99 < 30 ms, detail ≥ 1,000 requests/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import httpx2
+import psycopg
+
+from bench.intake import bearer_token, fresh_database, pg_url, serving, sqlalchemy_url
+from bench.record import Figure
+from bench.sweep import REPORTED, prepare
+from chengyun.clock import DrivenClock
+from chengyun.config import Settings
+from chengyun.entrypoints.platform import Platform
+
+LIST_TARGET = 500.0
+LIST_P99_MS = 30.0
+DETAIL_TARGET = 1000.0
+
+
+async def _load(
+    base: str,
+    headers: dict[str, str],
+    path: Callable[[random.Random], str],
+    seconds: float,
+    concurrency: int,
+) -> tuple[float, float, int]:
+    """Requests/s, p99 in ms and the number of answers other than 200."""
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
+        start = time.perf_counter()
+        end = start + seconds
+
+        async def one_client(rng: random.Random) -> None:
+            nonlocal errors
+            while time.perf_counter() < end:
+                started = time.perf_counter()
+                try:
+                    answer = await client.get(path(rng))
+                    ok = answer.status_code == 200
+                except httpx2.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += int(not ok)
+
+        await asyncio.gather(*(one_client(random.Random(i)) for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0.0
+    return len(latencies) / elapsed, p99, errors
+
+
+def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[Figure]:
+    rates: dict[str, list[float]] = {"list": [], "detail": []}
+    p99s: dict[str, list[float]] = {"list": [], "detail": []}
+    errors = 0
+    with fresh_database() as database:
+        clock = DrivenClock(REPORTED)
+        settings = Settings(database_url=sqlalchemy_url(database), mode="development")
+        platform = Platform(settings, clock=clock)
+        try:
+            prepare(platform, clock, database)
+        finally:
+            platform.engine.dispose()
+        with psycopg.connect(pg_url(database)) as db:
+            ids = [
+                int(i) for (i,) in db.execute("SELECT id FROM cases ORDER BY random() LIMIT 5000")
+            ]
+        token = bearer_token(database)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        paths: dict[str, Callable[[random.Random], str]] = {
+            "list": lambda rng: "/api/v1/cases?open=true&limit=50",
+            "detail": lambda rng: f"/api/v1/cases/{rng.choice(ids)}",
+        }
+        with tempfile.TemporaryFile() as log, serving(database, 2, log) as (base, _):
+            for name, path in paths.items():
+                asyncio.run(_load(base, headers, path, 2.0, concurrency))  # warm-up
+                for i in range(repeats):
+                    rate, p99, failed = asyncio.run(
+                        _load(base, headers, path, seconds, concurrency)
+                    )
+                    rates[name].append(rate)
+                    p99s[name].append(p99)
+                    errors += failed
+                    print(
+                        f"  {name} run {i + 1}: {rate:.0f} requests/s, p99 {p99:.1f} ms, "
+                        f"{failed} not 200",
+                        flush=True,
+                    )
+    what = f"PostgreSQL, 100,000 open cases, 2 server processes, {concurrency} in flight"
+    return [
+        Figure(
+            f"case list page (50 rows) over HTTP, {what}",
+            "requests/s",
+            rates["list"],
+            f"≥ {LIST_TARGET:,.0f}",
+            statistics.median(rates["list"]) >= LIST_TARGET,
+        ),
+        Figure(
+            f"case list page: p99 latency, {what}",
+            "ms",
+            p99s["list"],
+            f"< {LIST_P99_MS:.0f} ms",
+            statistics.median(p99s["list"]) < LIST_P99_MS,
+        ),
+        Figure(
+            f"case detail with timeline over HTTP, {what}",
+            "requests/s",
+            rates["detail"],
+            f"≥ {DETAIL_TARGET:,.0f}",
+            statistics.median(rates["detail"]) >= DETAIL_TARGET,
+        ),
+        Figure(
+            f"case detail: p99 latency, {what}",
+            "ms",
+            p99s["detail"],
+            "— (reference)",
+            True,
+        ),
+        Figure("reads: answers other than 200", "", [float(errors)], "0", errors == 0),
+    ]
