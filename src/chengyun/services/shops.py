@@ -116,24 +116,27 @@ def register_shop(
                 "店铺编号已被使用 / this shop code is taken",
                 [Problem(("code",), f"{code}: choose another, or leave it empty", "duplicate")],
             )
-        shop = uow.shops.add(
-            Shop(
-                code=code,
-                name=data.name,
-                address=data.address,
-                lng=data.lng,
-                lat=data.lat,
-                grid_code=location.grid.code,
-                unit_code=location.unit.code,
-                key_version=1,
-                token_expires_at=rules.token_expiry(now, token_days),
-                active=data.active,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        shop = uow.shops.add(_new_shop(code, data, location, now, token_days))
         uow.commit()
     return shop
+
+
+def _new_shop(code: str, data: ShopIn, location: Location, now: datetime, days: int) -> Shop:
+    """A shop as first registered: where it is located, its first token."""
+    return Shop(
+        code=code,
+        name=data.name,
+        address=data.address,
+        lng=data.lng,
+        lat=data.lat,
+        grid_code=location.grid.code,
+        unit_code=location.unit.code,
+        key_version=1,
+        token_expires_at=rules.token_expiry(now, days),
+        active=data.active,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def update_shop(
@@ -279,22 +282,7 @@ def import_shops(
             if existing is None:
                 code = data.code or rules.next_code(codes)
                 codes.append(code)
-                uow.shops.add(
-                    Shop(
-                        code=code,
-                        name=data.name,
-                        address=data.address,
-                        lng=data.lng,
-                        lat=data.lat,
-                        grid_code=location.grid.code,
-                        unit_code=location.unit.code,
-                        key_version=1,
-                        token_expires_at=rules.token_expiry(now, token_days),
-                        active=data.active,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                uow.shops.add(_new_shop(code, data, location, now, token_days))
                 created += 1
                 continue
             changed = replace(

@@ -39,8 +39,8 @@ from chengyun.entrypoints.api.errors import error_body, status_for
 from chengyun.entrypoints.api.security import RateLimiter, requires
 from chengyun.entrypoints.api.v1.cases import _store_photos
 from chengyun.entrypoints.platform import Platform
-from chengyun.entrypoints.web.command import TEMPLATES
-from chengyun.entrypoints.web.i18n import COOKIE, HTML_LANG, Language, language, words
+from chengyun.entrypoints.web.command import TEMPLATES, remember_language
+from chengyun.entrypoints.web.i18n import HTML_LANG, Language, language, words
 from chengyun.services.cases import request_hash, taxonomy_in_force
 from chengyun.services.shops import (
     CitizenReportIn,
@@ -148,15 +148,7 @@ def _render(
     request: Request, platform: Platform, template: str, context: dict[str, Any], status: int
 ) -> Response:
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-    if request.query_params.get("lang") == context["lang"]:
-        response.set_cookie(
-            COOKIE,
-            context["lang"],
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=platform.settings.mode == "production",
-        )
+    remember_language(request, response, context["lang"], platform)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the URL carries a token
     return response

@@ -149,6 +149,21 @@ def _frame(request: Request, platform: Platform, who: Principal, lang: Language)
     }
 
 
+def remember_language(
+    request: Request, response: Response, lang: Language, platform: Platform
+) -> None:
+    """A language chosen by ``?lang=`` is kept in a cookie for the next pages."""
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(
+            COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=platform.settings.mode == "production",
+        )
+
+
 def _render(
     request: Request,
     platform: Platform,
@@ -157,15 +172,7 @@ def _render(
     status: int = 200,
 ) -> Response:
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-    if request.query_params.get("lang") == context["lang"]:
-        response.set_cookie(
-            COOKIE,
-            context["lang"],
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=platform.settings.mode == "production",
-        )
+    remember_language(request, response, context["lang"], platform)
     policy = tile_csp(platform.settings.tile_url)
     if policy:
         response.headers["Content-Security-Policy"] = policy

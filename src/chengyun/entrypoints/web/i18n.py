@@ -41,10 +41,13 @@ def read_catalog(lang: Language) -> dict[tuple[str | None, str], str]:
     return {(m.context, str(m.id)): str(m.string) for m in catalog if m.id}
 
 
-def _pairs(context: str | None) -> dict[str, tuple[str, str]]:
+def _pairs(
+    zh: dict[tuple[str | None, str], str],
+    en: dict[tuple[str | None, str], str],
+    context: str | None,
+) -> dict[str, tuple[str, str]]:
     """Every key of ``context`` with its Chinese and English words; a word missing or empty
     in either catalog stops the import, naming the key (it would show as a blank)."""
-    zh, en = read_catalog("zh"), read_catalog("en")
     keys = [key for (ctx, key) in zh if ctx == context]
     keys += [key for (ctx, key) in en if ctx == context and (ctx, key) not in zh]
     missing = [k for k in keys if not zh.get((context, k)) or not en.get((context, k))]
@@ -53,9 +56,10 @@ def _pairs(context: str | None) -> dict[str, tuple[str, str]]:
     return {key: (zh[(context, key)], en[(context, key)]) for key in keys}
 
 
-WORDS: dict[str, tuple[str, str]] = _pairs(None)
+_ZH, _EN = read_catalog("zh"), read_catalog("en")
+WORDS: dict[str, tuple[str, str]] = _pairs(_ZH, _EN, None)
 #: What a notification is about (the outbox's topics).
-TOPICS: dict[str, tuple[str, str]] = _pairs(TOPIC)
+TOPICS: dict[str, tuple[str, str]] = _pairs(_ZH, _EN, TOPIC)
 
 
 def words(lang: Language) -> dict[str, str]:

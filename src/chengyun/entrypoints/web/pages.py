@@ -22,7 +22,9 @@ from chengyun.entrypoints.api.security import (
     session_cookie,
     signed_in,
 )
+from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import authenticate, sign_out_everywhere
+from chengyun.services.records import Account
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF = "chengyun_login_csrf"
@@ -113,6 +115,13 @@ def login(
         return _login_page(
             request, platform, error=failure.message, username=username, next_=target, status=status
         )
+    response = signed_in_redirect(platform, account, target)
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+def signed_in_redirect(platform: Platform, account: Account, target: str) -> RedirectResponse:
+    """On to ``target`` with the session cookie of ``account`` (any way of signing in)."""
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -122,7 +131,6 @@ def login(
         samesite="lax",
         secure=platform.settings.mode == "production",
     )
-    response.delete_cookie(LOGIN_CSRF)
     return response
 
 

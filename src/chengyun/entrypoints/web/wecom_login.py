@@ -22,15 +22,12 @@ from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import Forbidden
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.security import (
-    SESSION_COOKIE,
-    SESSION_SECONDS,
     limit_anonymous,
     requires,
-    session_cookie,
 )
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.staff_channels import wecom_client
-from chengyun.entrypoints.web.pages import _login_page
+from chengyun.entrypoints.web.pages import _login_page, signed_in_redirect
 from chengyun.services.wecom_users import sign_in_with_wecom
 
 STATE_COOKIE = "chengyun_wecom_state"
@@ -162,14 +159,6 @@ def wecom_callback(
             "reached just now: try again later or sign in with your password",
             502,
         )
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_cookie(platform.settings.secret_key, account.id, account.session_epoch),
-        max_age=SESSION_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=platform.settings.mode == "production",
-    )
+    response = signed_in_redirect(platform, account, target)
     response.delete_cookie(STATE_COOKIE)
     return response
