@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from bench.intake import fresh_database, pg_url, sqlalchemy_url
 from bench.record import Figure, fmt
+from chengyun.adapters.db.case_measures import rebuild_profiles
 from chengyun.adapters.db.engine import make_engine
 from chengyun.adapters.db.measures import reader
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
@@ -318,20 +319,31 @@ def seed_events(db: psycopg.Connection[Any]) -> None:
 
 
 def seed(database: str, cases: int) -> tuple[int, int]:
-    """Cases and events of the year, then fresh statistics; (cases, events)."""
+    """Cases and events of the year, their measure profiles (computed by the platform's
+    rebuild, as after the migration), then fresh statistics; (cases, events)."""
     with psycopg.connect(pg_url(database)) as db:
         _lookups(db)
         seed_cases(db, cases)
         seed_events(db)
         db.commit()
+    start = time.perf_counter()
+    engine = make_engine(sqlalchemy_url(database))
+    try:
+        with engine.begin() as connection:
+            rebuild_profiles(connection)
+    finally:
+        engine.dispose()
+    print(f"  profiles rebuilt in {time.perf_counter() - start:.0f} s", flush=True)
+    with psycopg.connect(pg_url(database)) as db:
         db.autocommit = True
-        db.execute("VACUUM ANALYZE cases")
-        db.execute("VACUUM ANALYZE case_events")
+        for table in ("cases", "case_events", "case_measures"):
+            db.execute(f"VACUUM ANALYZE {table}")
         (made,) = db.execute("SELECT count(*) FROM cases").fetchone() or (0,)
         (events,) = db.execute("SELECT count(*) FROM case_events").fetchone() or (0,)
         (size,) = db.execute(
             "SELECT pg_size_pretty(pg_total_relation_size('cases')) || ' cases, ' || "
-            "pg_size_pretty(pg_total_relation_size('case_events')) || ' events'"
+            "pg_size_pretty(pg_total_relation_size('case_events')) || ' events, ' || "
+            "pg_size_pretty(pg_total_relation_size('case_measures')) || ' profiles'"
         ).fetchone() or ("",)
     print(f"  on disk: {size}", flush=True)
     return int(made), int(events)

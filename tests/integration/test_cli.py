@@ -124,3 +124,36 @@ def test_demo_without_serving_builds_a_fresh_database(
         statuses = dict(db.execute("SELECT status, count(*) FROM cases GROUP BY status"))
     assert sum(statuses.values()) == 24
     assert statuses.get("dispatched", 0) >= 10  # placed, classified and sent to someone
+
+
+def test_measures_rebuild_recomputes_every_profile(env: Path, db: Engine) -> None:
+    import sqlalchemy as sa
+
+    from chengyun.adapters.db import tables as t
+
+    code, output = run("demo", "--no-serve", "--data-dir", str(env / "demo"))
+    assert code == 0, output
+    demo_url = f"sqlite:///{env / 'demo' / 'chengyun.sqlite3'}"
+    engine = sa.create_engine(demo_url)
+    try:
+        with engine.begin() as connection:
+            before = connection.execute(
+                sa.select(t.case_measures).order_by(t.case_measures.c.case_id)
+            ).all()
+            connection.execute(t.case_measures.delete())
+    finally:
+        engine.dispose()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHENGYUN_DATABASE_URL", demo_url)
+        code, output = run("measures", "rebuild")
+    assert code == 0, output
+    assert f"profiles of {len(before)} cases rebuilt" in output
+    engine = sa.create_engine(demo_url)
+    try:
+        with engine.connect() as connection:
+            after = connection.execute(
+                sa.select(t.case_measures).order_by(t.case_measures.c.case_id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(before) == 24 and after == before

@@ -21,9 +21,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
+from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.case_measures import rebuild_profiles
 from chengyun.clock import DrivenClock
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.platform import Platform
@@ -300,3 +303,25 @@ def test_periods_default_to_the_month(client: TestClient, demo: Platform) -> Non
         params={"from": "2020-06-23T16:00:00Z", "to": "2020-06-24T16:00:00Z"},
     ).json()
     assert (utc["from"], utc["to"]) == ("2020-06-24T00:00:00+08:00", "2020-06-25T00:00:00+08:00")
+
+
+def test_the_profiles_saved_with_the_cases_are_those_their_facts_give(
+    client: TestClient, story: dict, demo: Platform
+) -> None:
+    """What the repository writes on every save equals a rebuild from the facts columns
+    (what the migration and ``chengyun measures rebuild`` do)."""
+    table = t.case_measures
+
+    def profiles() -> list[dict[str, Any]]:
+        with demo.engine.connect() as connection:
+            rows = connection.execute(sa.select(table).order_by(table.c.case_id))
+            return [dict(r._mapping) for r in rows]
+
+    saved = profiles()
+    with demo.engine.connect() as connection:
+        cases = connection.execute(sa.select(sa.func.count()).select_from(t.cases)).scalar_one()
+    assert len(saved) == cases >= 7
+    assert any(row["bits"] for row in saved) and any(row["handling_us"] for row in saved)
+    with demo.engine.begin() as connection:
+        assert rebuild_profiles(connection) == cases
+    assert profiles() == saved

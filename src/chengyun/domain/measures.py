@@ -307,6 +307,8 @@ class RatioRule:
     anchor: Anchor
     numerator: Weight
     denominator: Weight
+    weighted: bool = False
+    """The sides are counts of something in the case (dispatches, checks), not 0 or 1."""
 
 
 def _found(numerator: Callable[[CaseFacts], bool]) -> RatioRule:
@@ -364,11 +366,13 @@ RATIO_RULES: Mapping[Measure, RatioRule] = {
         Anchor.REPORTED,
         lambda f, end: f.returns if is_valid(f) else 0,
         lambda f, end: f.dispatches if is_valid(f) else 0,
+        weighted=True,
     ),
     Measure.REWORK_RATE: RatioRule(
         Anchor.REPORTED,
         lambda f, end: f.failed_checks if is_valid(f) else 0,
         lambda f, end: f.checks if is_valid(f) else 0,
+        weighted=True,
     ),
     Measure.EXTENSION_RATE: RatioRule(
         Anchor.REPORTED,
@@ -399,6 +403,7 @@ RATIO_RULES: Mapping[Measure, RatioRule] = {
         Anchor.REPORTED,
         lambda f, end: f.dispatches - f.returns if is_valid(f) else 0,
         lambda f, end: f.dispatches if is_valid(f) else 0,
+        weighted=True,
     ),
     Measure.INTELLIGENT_DISCOVERY_SHARE: _found(lambda f: f.first_channel is Channel.VIDEO_AI),
     Measure.SELF_HANDLED_SHARE: _found(lambda f: f.self_handled),

@@ -12,14 +12,13 @@ import math
 import random
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
 from statistics import NormalDist
-from typing import Any
 
 import simpy
 
+from chengyun.domain import case_facts
 from chengyun.domain.case_clocks import ClockRules, Clocks
-from chengyun.domain.cases import Action, Actor, Case, CaseStatus, Channel
+from chengyun.domain.cases import Actor, Case
 from chengyun.domain.forces import Person, Shift
 from chengyun.domain.measures import CaseFacts
 from chengyun.domain.taxonomy import Stage, Subclass
@@ -111,54 +110,10 @@ def travel_minutes(config: HandlingConfig, a: Position, b: Position, urgent: boo
 
 
 def facts_of(sim: SimCase, key_units: Collection[str]) -> CaseFacts:
-    """One case's facts, as ``adapters/db/case_repository._facts`` stores them."""
-    case = sim.case
-    found: list[tuple[datetime, str]] = [(case.reported_at, case.channel.value)]
-    for duplicate in case.duplicates:
-        at = duplicate.get("reported_at")
-        if isinstance(at, datetime):
-            found.append((at, str(duplicate.get("channel"))))
-    first_at, first_channel = min(found, key=lambda f: f[0])
-    checks = [e for e in case.events if e.action is Action.CHECK]
-    closed_at = (
-        next((e.at for e in reversed(case.events) if e.to_status is CaseStatus.CLOSED), None)
-        if case.status is CaseStatus.CLOSED
-        else None
-    )
-    stages: dict[str, Any] = {}
-    for stage in Stage:
-        clock = sim.clocks.stages.get(stage)
-        stages[f"{stage.value}_started_at"] = clock.deadline.started_at if clock else None
-        stages[f"{stage.value}_due_at"] = clock.deadline.due_at if clock else None
-        stages[f"{stage.value}_done_at"] = clock.done_at if clock else None
-    return CaseFacts(
-        id=case.id or 0,
-        number=case.number,
-        status=case.status,
-        channel=case.channel,
-        first_channel=Channel(first_channel),
-        reported_at=case.reported_at,
-        first_found_at=first_at,
-        urgency=case.urgency,
-        subclass=case.subclass,
-        grid_code=case.grid_code,
-        unit_code=case.unit_code,
-        key_unit=case.unit_code in key_units,
-        area_codes=case.area_codes,
-        pre_launch=case.pre_launch,
-        self_handled=case.self_handled,
-        merged_into=case.merged_into,
-        reporter=case.reporter,
-        assignee=case.assignee,
-        handlers=tuple(case.handlers),
+    """One case's facts, as the database stores them (``domain.case_facts``)."""
+    return case_facts.facts_of(
+        sim.case,
+        sim.clocks,
         responsible=sim.responsible,
-        reject_reason=None,
-        closed_at=closed_at,
-        dispatches=sum(1 for e in case.events if e.action is Action.DISPATCH),
-        returns=case.returns,
-        reworks=case.reworks,
-        extensions=case.extensions,
-        checks=len(checks),
-        failed_checks=sum(1 for e in checks if not e.data.get("passed")),
-        **stages,
+        key_unit=sim.case.unit_code in key_units,
     )

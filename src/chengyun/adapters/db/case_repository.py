@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from chengyun.adapters.db import case_measures
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.read_cache import ReadCache, bump
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
+from chengyun.domain.case_facts import facts_of
 from chengyun.domain.cases import (
     OPEN_STATUSES,
     Action,
@@ -27,6 +29,7 @@ from chengyun.domain.cases import (
     EscalationLevel,
 )
 from chengyun.domain.errors import Conflict, Problem
+from chengyun.domain.measures import CaseFacts
 from chengyun.domain.sla import Light
 from chengyun.domain.taxonomy import CaseKind, Stage, Taxonomy, Urgency
 from chengyun.services.records import (
@@ -79,13 +82,8 @@ def _maybe_aware(value: datetime | None) -> datetime | None:
     return None if value is None else _aware(value)
 
 
-def _case_row(record: CaseRecord) -> dict[str, Any]:
+def _case_row(record: CaseRecord, facts: CaseFacts) -> dict[str, Any]:
     case = record.case
-    closed_at = (
-        next((e.at for e in reversed(case.events) if e.to_status is CaseStatus.CLOSED), None)
-        if case.status is CaseStatus.CLOSED
-        else None
-    )
     state = {
         "handlers": list(case.handlers),
         "returns": case.returns,
@@ -101,7 +99,7 @@ def _case_row(record: CaseRecord) -> dict[str, Any]:
         "extra": plain(record.extra),
     }
     return {
-        **_facts(record),
+        **_fact_columns(facts),
         "number": case.number,
         "kind": case.kind.value,
         "subclass": case.subclass,
@@ -126,42 +124,35 @@ def _case_row(record: CaseRecord) -> dict[str, Any]:
         "self_handled": case.self_handled,
         "merged_into": case.merged_into,
         "next_due_at": record.next_due_at,
-        "closed_at": closed_at,
+        "closed_at": facts.closed_at,
         "updated_at": case.events[-1].at if case.events else case.reported_at,
         "version": case.version,
         "state": state,
     }
 
 
-def _facts(record: CaseRecord) -> dict[str, Any]:
+def _facts(record: CaseRecord) -> CaseFacts:
+    return facts_of(record.case, record.clocks, responsible=record.extra.get("responsible"))
+
+
+def _fact_columns(facts: CaseFacts) -> dict[str, Any]:
     """What the measures read, one row per case: first discovery, counters, stage times."""
-    case = record.case
-    found = [(case.reported_at, case.channel.value)]
-    for duplicate in case.duplicates:
-        at = duplicate.get("reported_at")
-        if isinstance(at, str):
-            at = datetime.fromisoformat(at)
-        if isinstance(at, datetime):
-            found.append((at, str(duplicate.get("channel"))))
-    first_at, first_channel = min(found, key=lambda f: f[0])
-    checks = [e for e in case.events if e.action is Action.CHECK]
-    facts: dict[str, Any] = {
-        "first_channel": first_channel,
-        "first_found_at": first_at,
-        "responsible": record.extra.get("responsible"),
-        "dispatches": sum(1 for e in case.events if e.action is Action.DISPATCH),
-        "returns": case.returns,
-        "reworks": case.reworks,
-        "extensions": case.extensions,
-        "checks": len(checks),
-        "failed_checks": sum(1 for e in checks if not e.data.get("passed")),
+    columns: dict[str, Any] = {
+        "first_channel": facts.first_channel.value,
+        "first_found_at": facts.first_found_at,
+        "responsible": facts.responsible,
+        "dispatches": facts.dispatches,
+        "returns": facts.returns,
+        "reworks": facts.reworks,
+        "extensions": facts.extensions,
+        "checks": facts.checks,
+        "failed_checks": facts.failed_checks,
     }
     for stage in Stage:
-        clock = record.clocks.stages.get(stage)
-        facts[f"{stage.value}_started_at"] = clock.deadline.started_at if clock else None
-        facts[f"{stage.value}_due_at"] = clock.deadline.due_at if clock else None
-        facts[f"{stage.value}_done_at"] = clock.done_at if clock else None
-    return facts
+        for what in ("started_at", "due_at", "done_at"):
+            name = f"{stage.value}_{what}"
+            columns[name] = getattr(facts, name)
+    return columns
 
 
 def _event_row(case_id: int, e: CaseEvent) -> dict[str, Any]:
@@ -297,14 +288,16 @@ class SqlCaseRepository:
         # a new case leaves most of its stage facts empty: sending only the columns that
         # hold something keeps the statement under psycopg's 50 parameters, so that its
         # converted text is cached instead of rebuilt on every report
+        facts = _facts(record)
         row = {
             k: v
-            for k, v in _case_row(record).items()
+            for k, v in _case_row(record, facts).items()
             if v is not None or k not in _NULL_WHEN_LEFT_OUT
         }
         case_id = int(self.connection.execute(_INSERT_CASE, row).scalar_one())
         record.case.id = case_id
         self._append_events(record)
+        self.connection.execute(case_measures.INSERT, case_measures.profile_row(case_id, facts))
         return case_id
 
     def _append_events(self, record: CaseRecord) -> None:
@@ -314,7 +307,8 @@ class SqlCaseRepository:
         record.saved_events = len(record.case.events)
 
     def save(self, record: CaseRecord, expected_version: int) -> None:
-        row = _case_row(record)
+        facts = _facts(record)
+        row = _case_row(record, facts)
         result = self.connection.execute(
             _update_case(tuple(row)), {**row, "_id": record.id, "_expected": expected_version}
         )
@@ -325,6 +319,9 @@ class SqlCaseRepository:
                 [Problem(("version",), f"expected version {expected_version}", "stale")],
             )
         self._append_events(record)
+        self.connection.execute(
+            case_measures.upsert(self.dialect), case_measures.profile_row(record.id, facts)
+        )
 
     def _load(self, where: Any, for_update: bool = False) -> CaseRecord | None:
         query = sa.select(t.cases).where(where)

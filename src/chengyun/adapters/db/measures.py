@@ -1,16 +1,18 @@
-"""The measures (考核指标) as set-based SQL over the facts columns of ``cases``.
+"""The measures (考核指标) as set-based SQL over the case profiles (``case_measures``).
 
-Each measure of ``domain.measures`` is written here a second time, as sums of ``CASE``
-expressions: one query per anchor (the moment that places a case in a period), grouped
-by the breakdown if one is asked for, on SQLite and PostgreSQL. Durations are exact
-integer microseconds on both databases, so the figures equal the pure ones exactly; the
-integration tests compare the two on random data.
+Each case's profile (``domain.measure_profiles``) holds what it adds to every measure,
+whatever the period, so a period's figures are sums: one pass over the narrow profile
+table groups the cases by their profile bits, by which anchors fall in the period and by
+whether they were closed by its end (one pass per anchor when broken down by month or
+day, because each anchor places a case in a month of its own), and one more gives the
+handling time's 90th percentile. ``domain.measure_profiles.figures_of`` turns the sums
+into figures; the integration tests compare them with the pure formulas on random data,
+on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,108 +21,43 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.case_measures import (
+    ANCHOR_COLUMNS,
+    DAY_COLUMNS,
+    KEY_UNITS,
+    WEIGHT_COLUMNS,
+)
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
 from chengyun.adapters.taxonomy_file import load_default_taxonomy
-from chengyun.domain.cases import OWN_DISCOVERY_CHANNELS, CaseStatus, Channel
+from chengyun.domain.measure_profiles import ProfileSum, bit, figures_of, weight_index
 from chengyun.domain.measures import (
-    EXCLUDED_STATUSES,
-    MEASURE_ORDER,
-    OTHER_CHANNELS,
-    URGENT_ARRIVAL_US,
-    URGENT_INITIAL_RESULT_US,
+    HANDLING_TIME_ANCHOR,
+    RATIO_RULES,
     Anchor,
-    CaseFacts,
     Duration,
     Figures,
     GroupBy,
     Measure,
     Part,
     Period,
-    Ratio,
     Scope,
     ScopeKind,
     anchor_for,
     empty_figures,
 )
-from chengyun.domain.taxonomy import Stage, Urgency
 from chengyun.services.measures import Contribution
 
 c = t.cases.c
-_e = t.case_events.c
+m = t.case_measures.c
 
 Sql = ColumnElement[Any]
 
-#: Why a rejected report was not registered, from its ``reject`` event.
-_REJECT_REASON: Sql = (
-    sa.select(_e.data["reason_kind"].as_string())
-    .where(_e.case_id == c.id, _e.action == "reject")
-    .order_by(_e.seq.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_FIRST_FOUND_AT: Sql = sa.type_coerce(
-    sa.func.coalesce(c.first_found_at, c.reported_at), t.UtcDateTime()
-)
-_FIRST_CHANNEL: Sql = sa.func.coalesce(c.first_channel, c.channel)
-#: The team type of the person who reported the case (the discovery side).
-_REPORTER_TEAM: Sql = (
-    sa.select(t.people.c.team).where(t.people.c.number == c.reporter).scalar_subquery()
-)
-_KEY_UNITS = sa.select(t.units.c.code).where(t.units.c["key"] == sa.true())
-
-_ANCHORS: Mapping[Anchor, Sql] = {
-    Anchor.FOUND: _FIRST_FOUND_AT,
-    Anchor.REPORTED: c.reported_at,
-    Anchor.CLOSE_DUE: sa.type_coerce(
-        sa.case((c.self_handled == sa.true(), c.reported_at), else_=c.handle_due_at),
-        t.UtcDateTime(),
-    ),
-    Anchor.HANDLE_DUE: c.handle_due_at,
-    Anchor.DISPATCHED: c.arrive_started_at,
-    Anchor.HANDLE_STARTED: c.handle_started_at,
-    Anchor.REGISTER_DUE: c.register_due_at,
-    Anchor.DISPATCH_DUE: c.dispatch_due_at,
-    Anchor.HANDLED: c.handle_done_at,
-}
-
-
-def _values(items: Iterable[Any]) -> list[str]:
-    return sorted(str(i.value) for i in items)
-
 
 class _Dialect:
-    """What differs between SQLite and PostgreSQL: time arithmetic, calendar buckets in
-    China time, and reading a JSON list as text."""
+    """What differs between SQLite and PostgreSQL: reading a JSON list as text."""
 
     def __init__(self, name: str) -> None:
         self.postgresql = name == "postgresql"
-
-    def micros(self, column: Sql) -> Sql:
-        """Microseconds since the epoch, exactly, as an integer."""
-        if self.postgresql:
-            return sa.cast(sa.extract("epoch", column) * 1_000_000, sa.BigInteger)
-        # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: whole seconds from the first 19
-        # characters (no rounding of the fraction), then the microseconds as digits.
-        seconds = sa.cast(sa.func.strftime("%s", sa.func.substr(column, 1, 19)), sa.Integer)
-        return seconds * 1_000_000 + sa.cast(sa.func.substr(column, 21, 6), sa.Integer)
-
-    def bucket(self, column: Sql, group_by: GroupBy) -> Sql:
-        """The China-time month ``YYYY-MM`` or day ``YYYY-MM-DD`` of a UTC moment."""
-        # Constants are literal SQL so that the same expression in SELECT and GROUP BY is
-        # recognised as one by PostgreSQL.
-        month = group_by is GroupBy.MONTH
-        if self.postgresql:
-            local = sa.func.timezone(sa.literal_column("'UTC'"), column) + sa.literal_column(
-                "interval '8 hours'"
-            )
-            return sa.func.to_char(
-                local, sa.literal_column("'YYYY-MM'" if month else "'YYYY-MM-DD'")
-            )
-        return sa.func.strftime(
-            sa.literal_column("'%Y-%m'" if month else "'%Y-%m-%d'"),
-            sa.func.substr(column, 1, 19),
-            sa.literal_column("'+8 hours'"),
-        )
 
     def handlers_text(self) -> Sql:
         """The case's ``handlers`` (a JSON list in ``state``) as JSON text."""
@@ -129,134 +66,18 @@ class _Dialect:
         return sa.func.json_extract(c.state, "$.handlers")
 
 
-def _one(condition: Sql) -> Sql:
-    return sa.case((condition, 1), else_=0)
-
-
-def _weight(condition: Sql, amount: Sql) -> Sql:
-    return sa.case((condition, amount), else_=0)
-
-
-def _valid() -> Sql:
-    return sa.and_(c.pre_launch == sa.false(), c.status.not_in(_values(EXCLUDED_STATUSES)))
-
-
-def _working() -> Sql:
-    return sa.and_(_valid(), c.status != CaseStatus.ON_HOLD.value)
-
-
-def _in_place() -> Sql:
-    return c.status != CaseStatus.REGISTERED.value
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """The numerator and denominator weights of every ratio, mirroring
-    ``domain.measures.RATIO_RULES`` line by line."""
-
-    sql: _Dialect
-    closed_by: Sql
-    """The case was closed by the end of the (sub-)period."""
-
-    def within(self, done: Sql, started: Sql, limit_us: int) -> Sql:
-        return sa.and_(
-            done.is_not(None),
-            started.is_not(None),
-            self.sql.micros(done) - self.sql.micros(started) <= limit_us,
-        )
-
-    def ratio(self, measure: Measure) -> tuple[Sql, Sql]:
-        valid, working = _valid(), _working()
-        urgent = c.urgency == Urgency.URGENT.value
-        by_handling_deadline = sa.and_(
-            c.handle_done_at.is_not(None),
-            c.handle_due_at.is_not(None),
-            c.handle_done_at <= c.handle_due_at,
-        )
-        patrol_report = sa.and_(
-            c.channel == Channel.PATROL.value,
-            c.pre_launch == sa.false(),
-            c.status.not_in([CaseStatus.FORWARDED.value, CaseStatus.REPORTED.value]),
-        )
-        rejected_invalid = sa.and_(
-            c.status == CaseStatus.REJECTED.value,
-            sa.func.coalesce(_REJECT_REASON, "") != "duplicate",
-        )
-        match measure:
-            case Measure.FIRST_DISCOVERY_RATE:
-                own = _FIRST_CHANNEL.in_(_values(OWN_DISCOVERY_CHANNELS))
-                return _one(sa.and_(valid, own)), _one(valid)
-            case Measure.MISSED_REPORT_RATE:
-                other = _FIRST_CHANNEL.in_(_values(OTHER_CHANNELS))
-                return _one(sa.and_(valid, other)), _one(valid)
-            case Measure.INTELLIGENT_DISCOVERY_SHARE:
-                ai = _FIRST_CHANNEL == Channel.VIDEO_AI.value  # noqa: SIM300  (SQL, not a constant)
-                return _one(sa.and_(valid, ai)), _one(valid)
-            case Measure.SELF_HANDLED_SHARE:
-                return _one(sa.and_(valid, c.self_handled == sa.true())), _one(valid)
-            case Measure.CLOSURE_RATE:
-                return _one(sa.and_(working, self.closed_by)), _one(working)
-            case Measure.ON_TIME_CLOSURE_RATE:
-                on_time = sa.or_(c.self_handled == sa.true(), by_handling_deadline)
-                return _one(sa.and_(working, self.closed_by, on_time)), _one(working)
-            case Measure.URGENT_ON_TIME_ARRIVAL_RATE:
-                arrived = self.within(c.arrive_done_at, c.arrive_started_at, URGENT_ARRIVAL_US)
-                return (
-                    _one(sa.and_(working, urgent, _in_place(), arrived)),
-                    _one(sa.and_(working, urgent)),
-                )
-            case Measure.URGENT_ON_TIME_INITIAL_RESULT_RATE:
-                result = self.within(
-                    c.handle_done_at, c.handle_started_at, URGENT_INITIAL_RESULT_US
-                )
-                return (
-                    _one(sa.and_(working, urgent, _in_place(), result)),
-                    _one(sa.and_(working, urgent)),
-                )
-            case Measure.ON_TIME_HANDLING_RATE:
-                return _one(sa.and_(working, _in_place(), by_handling_deadline)), _one(working)
-            case Measure.ON_TIME_REGISTRATION_RATE:
-                return _one(sa.and_(working, _by(Stage.REGISTER))), _one(working)
-            case Measure.ON_TIME_DISPATCH_RATE:
-                return _one(sa.and_(working, _by(Stage.DISPATCH))), _one(working)
-            case Measure.RETURN_RATE:
-                return _weight(valid, c.returns), _weight(valid, c.dispatches)
-            case Measure.DISPATCH_ACCURACY:
-                return _weight(valid, c.dispatches - c.returns), _weight(valid, c.dispatches)
-            case Measure.REWORK_RATE:
-                return _weight(valid, c.failed_checks), _weight(valid, c.checks)
-            case Measure.EXTENSION_RATE:
-                dispatched = sa.and_(valid, c.dispatches > 0)
-                return _one(sa.and_(dispatched, c.extensions > 0)), _one(dispatched)
-            case Measure.VALID_REPORT_RATE:
-                kept = sa.and_(
-                    patrol_report,
-                    c.status != CaseStatus.VOIDED.value,
-                    sa.not_(rejected_invalid),
-                )
-                return _one(kept), _one(patrol_report)
-        raise ValueError(f"{measure.value} is not a ratio")
-
-    def handled(self) -> Sql:
-        """The case counts in the handling time (its anchor, handling done, aside)."""
-        return sa.and_(
-            _working(),
-            _in_place(),
-            c.handle_done_at.is_not(None),
-            c.dispatch_done_at.is_not(None),
-        )
-
-    def handling_us(self) -> Sql:
-        return self.sql.micros(c.handle_done_at) - self.sql.micros(c.dispatch_done_at)
-
-
-def _by(stage: Stage) -> Sql:
-    done, due = c[f"{stage.value}_done_at"], c[f"{stage.value}_due_at"]
-    return sa.and_(done.is_not(None), due.is_not(None), done <= due)
-
-
 def _at(value: datetime) -> Sql:
     return sa.literal(value, t.UtcDateTime())
+
+
+def _bits(mask: int) -> Sql:
+    """``bits & mask`` is not zero."""
+    return m.bits.op("&")(sa.cast(sa.literal(mask), sa.BigInteger)) != 0
+
+
+def _cases_where(condition: Sql) -> Sql:
+    """Profiles of the cases matching a condition on ``cases``."""
+    return m.case_id.in_(sa.select(c.id).where(condition))
 
 
 def scope_condition(sql: _Dialect, scope: Scope) -> Sql:
@@ -265,52 +86,67 @@ def scope_condition(sql: _Dialect, scope: Scope) -> Sql:
         case ScopeKind.ALL:
             return sa.true()
         case ScopeKind.KEY:
-            return c.unit_code.in_(_KEY_UNITS)
+            return m.unit_code.in_(KEY_UNITS)
         case ScopeKind.GRID:
-            return c.grid_code == value
+            return m.grid_code == value
         case ScopeKind.UNIT:
-            return c.unit_code == value
+            return m.unit_code == value
         case ScopeKind.AREA:
-            return sa.cast(c.area_codes, sa.String).contains(f'"{value}"', autoescape=True)
+            return _cases_where(
+                sa.cast(c.area_codes, sa.String).contains(f'"{value}"', autoescape=True)
+            )
         case ScopeKind.DEPARTMENT | ScopeKind.TEAM:
-            return c.responsible == value
+            return m.responsible == value
         case ScopeKind.REPORTER_TEAM:
-            return c.reporter.in_(sa.select(t.people.c.number).where(t.people.c.team == value))
+            return m.reporter.in_(sa.select(t.people.c.number).where(t.people.c.team == value))
         case ScopeKind.PERSON:
             return sa.or_(
-                c.reporter == value,
-                c.assignee == value,
-                sql.handlers_text().contains(f'"{value}"', autoescape=True),
+                m.reporter == value,
+                _cases_where(
+                    sa.or_(
+                        c.assignee == value,
+                        sql.handlers_text().contains(f'"{value}"', autoescape=True),
+                    )
+                ),
             )
         case ScopeKind.CHANNEL:
-            return c.channel == value
+            return m.channel == value
         case ScopeKind.SUBCLASS:
-            return c.subclass == value
+            return m.subclass == value
 
 
-def _group_key(sql: _Dialect, group_by: GroupBy, anchor: Sql) -> Sql:
+_REPORTER_TEAM = t.people.c.team
+_WITH_REPORTER_TEAM = t.case_measures.outerjoin(t.people, t.people.c.number == m.reporter)
+
+
+def _bucket(day: Sql, group_by: GroupBy) -> Sql:
+    """The month (``YYYYMM``) or day (``YYYYMMDD``) of a China-time day number."""
+    return day // 100 if group_by is GroupBy.MONTH else day
+
+
+def _label(bucket: int, group_by: GroupBy) -> str:
+    """``YYYY-MM`` or ``YYYY-MM-DD``, as the breakdowns by time are keyed."""
+    if group_by is GroupBy.MONTH:
+        return f"{bucket // 100:04d}-{bucket % 100:02d}"
+    return f"{bucket // 10_000:04d}-{bucket // 100 % 100:02d}-{bucket % 100:02d}"
+
+
+def _group_key(group_by: GroupBy, anchor: Anchor) -> Sql:
     match group_by:
         case GroupBy.GRID:
-            return c.grid_code
+            return m.grid_code
         case GroupBy.UNIT:
-            return c.unit_code
+            return m.unit_code
         case GroupBy.CHANNEL:
-            return c.channel
+            return m.channel
         case GroupBy.SUBCLASS:
-            return c.subclass
+            return m.subclass
         case GroupBy.DEPARTMENT:
-            return c.responsible
+            return m.responsible
         case GroupBy.REPORTER_TEAM:
             return _REPORTER_TEAM
         case GroupBy.MONTH | GroupBy.DAY:
-            return sql.bucket(anchor, group_by)
-
-
-def _families() -> list[tuple[Anchor, list[Measure]]]:
-    families: dict[Anchor, list[Measure]] = {}
-    for measure in MEASURE_ORDER:
-        families.setdefault(anchor_for(measure), []).append(measure)
-    return list(families.items())
+            return _bucket(DAY_COLUMNS[anchor], group_by)
 
 
 class _Query:
@@ -324,70 +160,118 @@ class _Query:
         self.period = period
         self.scope = scope
         self.group_by = group_by
+        self.source = _WITH_REPORTER_TEAM if group_by is GroupBy.REPORTER_TEAM else t.case_measures
 
-    def where(self, anchor: Sql) -> list[Sql]:
+    def inside(self, anchor: Anchor) -> Sql:
+        column = ANCHOR_COLUMNS[anchor]
+        return sa.and_(column >= _at(self.period.start), column < _at(self.period.end))
+
+    def key(self, anchor: Anchor) -> Sql | None:
+        if self.group_by is None:
+            return None
+        return _group_key(self.group_by, anchor)
+
+    def group(self, value: Any) -> str | None:
+        """A group's key as the breakdown names it."""
+        if self.group_by is not None and self.group_by.by_time and value is not None:
+            return _label(int(value), self.group_by)
+        return value if value is None else str(value)
+
+    def closed_by(self, anchor: Anchor) -> Sql:
+        """Closed by the end of the period (and, broken down by time, by the end of the
+        anchor's month or day)."""
+        closed = sa.and_(m.closed_at.is_not(None), m.closed_at < _at(self.period.end))
+        if self.group_by is not None and self.group_by.by_time:
+            closed = sa.and_(
+                closed,
+                _bucket(m.closed_day, self.group_by) <= _bucket(DAY_COLUMNS[anchor], self.group_by),
+            )
+        return closed
+
+    def _sums(self) -> list[Sql]:
         return [
-            c.pre_launch == sa.false(),
-            scope_condition(self.sql, self.scope),
-            anchor >= _at(self.period.start),
-            anchor < _at(self.period.end),
+            sa.func.count(),
+            *(sa.func.sum(w) for w in WEIGHT_COLUMNS),
+            sa.func.count(m.handling_us),
+            sa.func.coalesce(sa.func.sum(m.handling_us), 0),
         ]
 
-    def key(self, anchor: Sql) -> Sql | None:
-        return None if self.group_by is None else _group_key(self.sql, self.group_by, anchor)
-
-    def rules(self, anchor: Sql) -> _Rules:
-        closed_by = sa.and_(c.closed_at.is_not(None), c.closed_at < _at(self.period.end))
+    def _passes(self) -> Iterable[tuple[list[Anchor], Sql | None, sa.Select[Any]]]:
+        """The statements to run: each with the anchors it tells apart and its key."""
+        scope = scope_condition(self.sql, self.scope)
         if self.group_by is not None and self.group_by.by_time:
-            # closed by the end of the anchor's month or day
-            closed_by = sa.and_(
-                closed_by,
-                self.sql.bucket(c.closed_at, self.group_by)
-                <= self.sql.bucket(anchor, self.group_by),
-            )
-        return _Rules(self.sql, closed_by)
+            for anchor in Anchor:
+                key = self.key(anchor)
+                assert key is not None
+                closed = sa.case((self.closed_by(anchor), 1), else_=0)
+                columns: list[Sql] = [key.label("grp"), closed, m.bits]
+                yield (
+                    [anchor],
+                    key,
+                    sa.select(*columns, *self._sums())
+                    .select_from(self.source)
+                    .where(scope, self.inside(anchor))
+                    .group_by(key, closed, m.bits),
+                )
+            return
+        anchors = list(Anchor)
+        key = self.key(Anchor.REPORTED)
+        flags = [sa.case((self.inside(a), 1), else_=0) for a in anchors]
+        closed = sa.case((self.closed_by(Anchor.REPORTED), 1), else_=0)
+        keys = [*([] if key is None else [key]), *flags, closed, m.bits]
+        yield (
+            anchors,
+            key,
+            sa.select(*([] if key is None else [key.label("grp")]), *flags, closed, m.bits)
+            .add_columns(*self._sums())
+            .select_from(self.source)
+            .where(scope, sa.or_(*(self.inside(a) for a in anchors)))
+            .group_by(*keys),
+        )
 
     def figures(self) -> dict[str | None, Figures]:
-        found: dict[str | None, Figures] = {}
-        for anchor_name, measures in _families():
-            anchor = _ANCHORS[anchor_name]
-            rules = self.rules(anchor)
-            key = self.key(anchor)
-            columns: list[Sql] = []
-            for measure in measures:
-                if measure is Measure.HANDLING_TIME:
-                    handled = rules.handled()
-                    columns += [_weight(handled, rules.handling_us()), _one(handled)]
-                else:
-                    columns += list(rules.ratio(measure))
-            sums = [sa.func.coalesce(sa.func.sum(x), 0) for x in columns]
-            statement = sa.select(*([] if key is None else [key.label("grp")]), *sums).where(
-                *self.where(anchor)
-            )
-            if key is not None:
-                statement = statement.group_by(key)
+        sums: dict[str | None, list[ProfileSum]] = {}
+        weights = len(WEIGHT_COLUMNS)
+        for anchors, key, statement in self._passes():
             for row in self.connection.execute(statement):
                 values = list(row)
-                group = values.pop(0) if key is not None else None
-                figures = found.setdefault(group, empty_figures())
-                for i, measure in enumerate(measures):
-                    first, second = int(values[2 * i]), int(values[2 * i + 1])
-                    if measure is Measure.HANDLING_TIME:
-                        figures[measure.value] = Duration(second, first, None)
-                    else:
-                        figures[measure.value] = Ratio(first, second)
+                group = self.group(values.pop(0)) if key is not None else None
+                if len(anchors) == 1:
+                    inside = frozenset(anchors)
+                else:
+                    flags, values = values[: len(anchors)], values[len(anchors) :]
+                    inside = frozenset(a for a, f in zip(anchors, flags, strict=True) if f)
+                closed, bits, cases, *rest = values
+                sums.setdefault(group, []).append(
+                    ProfileSum(
+                        inside,
+                        bool(closed),
+                        int(bits),
+                        int(cases),
+                        tuple(int(w) for w in rest[:weights]),
+                        int(rest[weights]),
+                        int(rest[weights + 1]),
+                    )
+                )
+        found = {group: figures_of(group_sums) for group, group_sums in sums.items()}
         self._add_p90(found)
         return found
 
     def _add_p90(self, found: dict[str | None, Figures]) -> None:
-        anchor = _ANCHORS[Anchor.HANDLED]
-        rules = self.rules(anchor)
-        key = self.key(anchor)
-        duration = rules.handling_us()
-        where = [*self.where(anchor), rules.handled()]
+        key = self.key(HANDLING_TIME_ANCHOR)
+        duration = m.handling_us
+        where = [
+            scope_condition(self.sql, self.scope),
+            self.inside(HANDLING_TIME_ANCHOR),
+            duration.is_not(None),
+        ]
         if self.sql.postgresql:
             p90 = sa.func.percentile_disc(0.9).within_group(duration)
-            statement = sa.select(*([] if key is None else [key.label("grp")]), p90).where(*where)
+            statement = (
+                sa.select(*([] if key is None else [key.label("grp")]), p90)
+                .select_from(self.source)
+                .where(*where)
+            )
             if key is not None:
                 statement = statement.group_by(key)
         else:
@@ -398,6 +282,7 @@ class _Query:
                     sa.func.row_number().over(partition_by=key, order_by=duration).label("rn"),
                     sa.func.count().over(partition_by=key).label("n"),
                 )
+                .select_from(self.source)
                 .where(*where)
                 .subquery()
             )
@@ -407,7 +292,7 @@ class _Query:
             )  # ⌈0.9·n⌉ in integers: domain.p90_rank
         for row in self.connection.execute(statement):
             values = list(row)
-            group = values.pop(0) if key is not None else None
+            group = self.group(values.pop(0)) if key is not None else None
             if values[0] is None:
                 continue
             figures = found.setdefault(group, empty_figures())
@@ -417,26 +302,39 @@ class _Query:
                 current.count, current.total_microseconds, int(values[0])
             )
 
+    def weight(self, measure: Measure, part: Part) -> Sql:
+        """What one case adds to ``part`` of ``measure`` (its anchor in the period aside)."""
+        if measure is Measure.HANDLING_TIME:
+            return sa.case((m.handling_us.is_not(None), 1), else_=0)
+        if RATIO_RULES[measure].weighted:
+            return WEIGHT_COLUMNS[weight_index(measure, part)]
+        closed = self.closed_by(anchor_for(measure))
+        return sa.case(
+            (sa.and_(closed, _bits(bit(measure, part, True))), 1),
+            (sa.and_(sa.not_(closed), _bits(bit(measure, part, False))), 1),
+            else_=0,
+        )
+
     def contributions(
         self, measure: Measure, part: Part, limit: int, offset: int
     ) -> tuple[int, int, list[Contribution]]:
-        anchor = _ANCHORS[anchor_for(measure)]
-        rules = self.rules(anchor)
-        minutes: Sql | None = None
-        if measure is Measure.HANDLING_TIME:
-            weight = _one(rules.handled())
-            minutes = sa.case((rules.handled(), rules.handling_us()), else_=None)
-        else:
-            numerator, denominator = rules.ratio(measure)
-            weight = numerator if part is Part.NUMERATOR else denominator
-        where = [*self.where(anchor), weight > 0]
+        weight = self.weight(measure, part)
+        minutes = m.handling_us if measure is Measure.HANDLING_TIME else None
+        where = [
+            scope_condition(self.sql, self.scope),
+            self.inside(anchor_for(measure)),
+            weight > 0,
+        ]
         total, weights = self.connection.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(weight), 0)).where(*where)
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(weight), 0))
+            .select_from(t.case_measures)
+            .where(*where)
         ).one()
         rows = self.connection.execute(
-            sa.select(c.id, c.number, weight, *([] if minutes is None else [minutes]))
+            sa.select(m.case_id, c.number, weight, *([] if minutes is None else [minutes]))
+            .select_from(t.case_measures.join(t.cases, c.id == m.case_id))
             .where(*where)
-            .order_by(c.id)
+            .order_by(m.case_id)
             .limit(limit)
             .offset(offset)
         ).all()
@@ -511,94 +409,3 @@ class SqlMeasuresReader:
 def reader(uow: SqlUnitOfWork) -> SqlMeasuresReader:
     """The measures reader of an open unit of work (what the service is handed)."""
     return SqlMeasuresReader(uow.connection)
-
-
-# --- the facts, row by row (for the tests' cross-check) --------------------------------------
-
-
-def fetch_facts(
-    connection: Connection, start: datetime, end: datetime, scope: Scope
-) -> list[CaseFacts]:
-    """The facts of every case in ``scope`` that any measure could place in
-    ``[start, end)``, pre-launch ones included (the formulas leave them out)."""
-    sql = _Dialect(connection.dialect.name)
-    anchors = [sa.and_(a >= _at(start), a < _at(end)) for a in _ANCHORS.values()]
-    stage_columns = [
-        c[f"{stage.value}_{what}"]
-        for stage in Stage
-        for what in ("started_at", "due_at", "done_at")
-    ]
-    statement = (
-        sa.select(
-            c.id,
-            c.number,
-            c.status,
-            c.channel,
-            _FIRST_CHANNEL.label("first_channel"),
-            c.reported_at,
-            _FIRST_FOUND_AT.label("first_found_at"),
-            c.urgency,
-            c.subclass,
-            c.grid_code,
-            c.unit_code,
-            sa.case((c.unit_code.in_(_KEY_UNITS), True), else_=False).label("key_unit"),
-            c.area_codes,
-            c.pre_launch,
-            c.self_handled,
-            c.merged_into,
-            c.reporter,
-            c.assignee,
-            c.state,
-            c.responsible,
-            _REPORTER_TEAM.label("reporter_team"),
-            _REJECT_REASON.label("reject_reason"),
-            c.closed_at,
-            c.dispatches,
-            c.returns,
-            c.reworks,
-            c.extensions,
-            c.checks,
-            c.failed_checks,
-            *stage_columns,
-        )
-        .where(scope_condition(sql, scope), sa.or_(*anchors))
-        .order_by(c.id)
-    )
-    facts = []
-    for row in connection.execute(statement):
-        data = row._mapping
-        facts.append(
-            CaseFacts(
-                id=int(data["id"]),
-                number=str(data["number"]),
-                status=CaseStatus(data["status"]),
-                channel=Channel(data["channel"]),
-                first_channel=Channel(data["first_channel"]),
-                reported_at=data["reported_at"],
-                first_found_at=data["first_found_at"],
-                urgency=Urgency(data["urgency"]),
-                subclass=str(data["subclass"]),
-                grid_code=data["grid_code"],
-                unit_code=data["unit_code"],
-                key_unit=bool(data["key_unit"]),
-                area_codes=tuple(data["area_codes"] or ()),
-                pre_launch=bool(data["pre_launch"]),
-                self_handled=bool(data["self_handled"]),
-                merged_into=data["merged_into"],
-                reporter=data["reporter"],
-                assignee=data["assignee"],
-                handlers=tuple((data["state"] or {}).get("handlers") or ()),
-                responsible=data["responsible"],
-                reporter_team=data["reporter_team"],
-                reject_reason=data["reject_reason"],
-                closed_at=data["closed_at"],
-                dispatches=int(data["dispatches"]),
-                returns=int(data["returns"]),
-                reworks=int(data["reworks"]),
-                extensions=int(data["extensions"]),
-                checks=int(data["checks"]),
-                failed_checks=int(data["failed_checks"]),
-                **{column.name: data[column.name] for column in stage_columns},
-            )
-        )
-    return facts
