@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_startup, intake, locate, measures, reads, simulate, sweep
+from bench import (
+    demo_startup,
+    dispatch,
+    intake,
+    locate,
+    measures,
+    open311,
+    reads,
+    simulate,
+    sweep,
+)
 from bench.record import append
 
 BENCHMARKS = {
@@ -15,6 +25,8 @@ BENCHMARKS = {
     "reads": reads.run,
     "measures": measures.run,
     "simulate": simulate.run,
+    "open311": open311.run,
+    "dispatch": dispatch.run,
 }
 
 

@@ -44,7 +44,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -411,15 +411,23 @@ class Sample:
     number: str | None
 
 
+#: Sends one request with ``Idempotency-Key: key``; answers the status and, when the
+#: request was taken, the case number the answer names.
+Send = Callable[[httpx2.AsyncClient, random.Random, str], Awaitable[tuple[int, str | None]]]
+#: Keeps the load up for a number of seconds with a seed: the samples and the time taken.
+Load = Callable[[float, int], tuple[list[Sample], float]]
+
+
 async def _load(
-    base: str, work: Workload, seconds: float, concurrency: int, seed: int
+    base: str, headers: dict[str, str], send: Send, seconds: float, concurrency: int, seed: int
 ) -> tuple[list[Sample], float]:
-    """Each of ``concurrency`` clients reports cases back to back until ``seconds`` have
-    passed; the samples and the time until the last answer."""
+    """Each of ``concurrency`` clients sends requests back to back until ``seconds`` have
+    passed, each with a new ``Idempotency-Key``; the samples and the time until the last
+    answer."""
     samples: list[Sample] = []
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(
-        base_url=base, headers=work.headers, limits=limits, timeout=30
+        base_url=base, headers=headers, limits=limits, timeout=30
     ) as client:
         start = time.perf_counter()
         end = start + seconds
@@ -427,20 +435,38 @@ async def _load(
         async def one_client(rng: random.Random) -> None:
             while time.perf_counter() < end:
                 key = uuid.uuid4().hex
-                body = report(work, rng)
                 started = time.perf_counter()
                 try:
-                    answer = await client.post(
-                        "/api/v1/cases", json=body, headers={"Idempotency-Key": key}
-                    )
-                    status = answer.status_code
-                    number = answer.json().get("number") if status in (200, 201) else None
+                    status, number = await send(client, rng, key)
                 except httpx2.HTTPError:
                     status, number = 0, None
                 samples.append(Sample(started, time.perf_counter() - started, status, key, number))
 
         await asyncio.gather(*(one_client(random.Random(seed + i)) for i in range(concurrency)))
         return samples, time.perf_counter() - start
+
+
+def load(base: str, headers: dict[str, str], send: Send, concurrency: int) -> Load:
+    """The load generator: ``concurrency`` requests in flight from this process (asyncio),
+    apart from the server's."""
+
+    def keep_up(seconds: float, seed: int) -> tuple[list[Sample], float]:
+        return asyncio.run(_load(base, headers, send, seconds, concurrency, seed))
+
+    return keep_up
+
+
+def _case_poster(work: Workload) -> Send:
+    async def send(
+        client: httpx2.AsyncClient, rng: random.Random, key: str
+    ) -> tuple[int, str | None]:
+        answer = await client.post(
+            "/api/v1/cases", json=report(work, rng), headers={"Idempotency-Key": key}
+        )
+        status = answer.status_code
+        return status, answer.json().get("number") if status in (200, 201) else None
+
+    return send
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -482,7 +508,9 @@ def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
 
 
 @dataclass(frozen=True)
-class IntakeRun:
+class LoadRun:
+    """One run of sustained load against the server, and the database checked after it."""
+
     workers: int
     rate: float
     p50_ms: float
@@ -492,36 +520,44 @@ class IntakeRun:
     check: Check
     rss_mb: dict[int, float]
     cpu_ms: dict[str, float]
-    """CPU time per created case: the server, PostgreSQL's backends, the load generator."""
+    """CPU time per created case (answered 201): the server, PostgreSQL's backends, the
+    load generator."""
     others_cores: float
     """Cores' worth of CPU that everything else on the machine used meanwhile."""
 
     def ceiling(self) -> float:
-        """Cases/s this CPU use per case would allow on all cores of an idle machine."""
+        """Cases/s (201s/s) this CPU use per case would allow on all cores of an idle
+        machine."""
         return (os.cpu_count() or 1) * 1000 / sum(self.cpu_ms.values())
 
 
-def intake_once(
-    workers: int, seconds: float, concurrency: int, seed: int, log: IO[bytes]
-) -> IntakeRun:
-    rng = random.Random(seed)
-    with fresh_database() as database, serving(database, workers, log) as (base, pid):
-        work = workload(base, database, rng)
-        before, _ = _stored(database)
-        warm, _ = asyncio.run(_load(base, work, WARM_UP_S, concurrency, seed))
-        server = process_tree(pid)
-        cpu = (cpu_seconds(server), time.process_time(), machine_busy())
-        with BackendCpu(database) as postgres:
-            samples, elapsed = asyncio.run(_load(base, work, seconds, concurrency, seed + 1000))
-        used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
-        others = machine_busy() - cpu[2] - sum(used)
-        rss = rss_mb(process_tree(pid))
-        result = check(database, warm + samples, before)
+def measure(
+    database: str,
+    workers: int,
+    pid: int,
+    keep_up: Load,
+    seconds: float,
+    seed: int,
+    verify: Callable[[list[Sample]], Check],
+) -> LoadRun:
+    """A warm-up of ``WARM_UP_S``, then ``seconds`` of load while the CPU time of the
+    server (process ``pid`` and its children), of PostgreSQL's backends on ``database``,
+    of this process and of the whole machine is counted; then the server's memory, and
+    ``verify`` of every sample (warm-up included) against the database."""
+    warm, _ = keep_up(WARM_UP_S, seed)
+    server = process_tree(pid)
+    cpu = (cpu_seconds(server), time.process_time(), machine_busy())
+    with BackendCpu(database) as postgres:
+        samples, elapsed = keep_up(seconds, seed + 1000)
+    used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
+    others = machine_busy() - cpu[2] - sum(used)
+    rss = rss_mb(process_tree(pid))
+    result = verify(warm + samples)
     statuses = Counter(s.status for s in samples)
     created = statuses.get(201, 0)
     latencies = [s.latency for s in samples]
     per_case = 1000 / max(created, 1)
-    return IntakeRun(
+    return LoadRun(
         workers=workers,
         rate=created / elapsed,
         p50_ms=statistics.median(latencies) * 1000,
@@ -537,6 +573,25 @@ def intake_once(
         },
         others_cores=max(others, 0.0) / elapsed,
     )
+
+
+def intake_once(
+    workers: int, seconds: float, concurrency: int, seed: int, log: IO[bytes]
+) -> LoadRun:
+    rng = random.Random(seed)
+    with fresh_database() as database, serving(database, workers, log) as (base, pid):
+        work = workload(base, database, rng)
+        before, _ = _stored(database)
+        keep_up = load(base, work.headers, _case_poster(work), concurrency)
+        return measure(
+            database,
+            workers,
+            pid,
+            keep_up,
+            seconds,
+            seed,
+            lambda samples: check(database, samples, before),
+        )
 
 
 # --- baseline: PostgreSQL's own single-row insert transactions ---------------------------------
@@ -579,42 +634,50 @@ def baseline_once(seconds: float, concurrency: int) -> float:
 # --- the benchmark ------------------------------------------------------------------------
 
 
-def _describe(run: IntakeRun) -> str:
+def describe(run: LoadRun, what: str = "case") -> str:
+    """One run in a line; ``what`` names the unit counted (a case, a request)."""
     c = run.check
     rss = ", ".join(f"{mb:.0f}" for mb in run.rss_mb.values())
     cpu = ", ".join(f"{who} {ms:.1f}" for who, ms in run.cpu_ms.items())
     return (
-        f"  {run.workers} worker(s): {fmt(run.rate)} cases/s, p50 {run.p50_ms:.1f} ms, "
+        f"  {run.workers} worker(s): {fmt(run.rate)} {what}s/s, p50 {run.p50_ms:.1f} ms, "
         f"p99 {run.p99_ms:.1f} ms, statuses {run.statuses}, stored {c.stored}, lost {c.lost}, "
         f"duplicates {c.duplicates}, stored but unacknowledged {c.unacknowledged}; "
-        f"CPU ms per case: {cpu} (ceiling on an idle machine {fmt(run.ceiling())} cases/s); "
-        f"other processes used {run.others_cores:.2f} cores meanwhile; "
+        f"CPU ms per {what}: {cpu} (ceiling on an idle machine {fmt(run.ceiling())} "
+        f"{what}s/s); other processes used {run.others_cores:.2f} cores meanwhile; "
         f"RSS MB of the server processes: {rss}"
     )
 
 
-def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[Figure]:
-    two: list[IntakeRun] = []
-    one: list[IntakeRun] = []
-    baseline: list[float] = []
+@contextmanager
+def server_log() -> Iterator[IO[bytes]]:
+    """A scratch file for the server's output; its tail is printed if the block fails."""
     with tempfile.NamedTemporaryFile(prefix="chengyun-serve-", suffix=".log") as log:
+        try:
+            yield log
+        except BaseException:
+            log.flush()
+            tail = Path(log.name).read_text("utf-8", "replace")[-4000:]
+            print(f"server log (tail):\n{tail}", file=sys.stderr)
+            raise
+
+
+def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[Figure]:
+    two: list[LoadRun] = []
+    one: list[LoadRun] = []
+    baseline: list[float] = []
+    with server_log() as log:
         for i in range(repeats):
-            try:
-                two.append(intake_once(2, seconds, concurrency, 10 * i, log))
-                print(_describe(two[-1]), flush=True)
-                baseline.append(baseline_once(BASELINE_S, concurrency))
-                print(
-                    f"  baseline: {fmt(baseline[-1])} single-row insert transactions/s "
-                    f"({concurrency} clients); intake/baseline {two[-1].rate / baseline[-1]:.2f}",
-                    flush=True,
-                )
-                one.append(intake_once(1, seconds, concurrency, 10 * i + 5, log))
-                print(_describe(one[-1]), flush=True)
-            except Exception:
-                log.flush()
-                tail = Path(log.name).read_text("utf-8", "replace")[-4000:]
-                print(f"server log (tail):\n{tail}", file=sys.stderr)
-                raise
+            two.append(intake_once(2, seconds, concurrency, 10 * i, log))
+            print(describe(two[-1]), flush=True)
+            baseline.append(baseline_once(BASELINE_S, concurrency))
+            print(
+                f"  baseline: {fmt(baseline[-1])} single-row insert transactions/s "
+                f"({concurrency} clients); intake/baseline {two[-1].rate / baseline[-1]:.2f}",
+                flush=True,
+            )
+            one.append(intake_once(1, seconds, concurrency, 10 * i + 5, log))
+            print(describe(one[-1]), flush=True)
     rates = [r.rate for r in two]
     ratio = [r.rate / b for r, b in zip(two, baseline, strict=True)]
     print(f"  intake/baseline: median {statistics.median(ratio):.2f}", flush=True)
