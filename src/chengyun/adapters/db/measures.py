@@ -29,7 +29,7 @@ from chengyun.adapters.db.case_measures import (
 )
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
 from chengyun.adapters.taxonomy_file import load_default_taxonomy
-from chengyun.domain.measure_profiles import ProfileSum, bit, figures_of, weight_index
+from chengyun.domain.measure_profiles import WEIGHTED, ProfileSum, bit, figures_of, weight_index
 from chengyun.domain.measures import (
     HANDLING_TIME_ANCHOR,
     RATIO_RULES,
@@ -44,6 +44,7 @@ from chengyun.domain.measures import (
     ScopeKind,
     anchor_for,
     empty_figures,
+    p90_rank,
 )
 from chengyun.services.measures import Contribution
 
@@ -188,71 +189,104 @@ class _Query:
             )
         return closed
 
-    def _sums(self) -> list[Sql]:
-        return [
-            sa.func.count(),
-            *(sa.func.sum(w) for w in WEIGHT_COLUMNS),
-            sa.func.count(m.handling_us),
-            sa.func.coalesce(sa.func.sum(m.handling_us), 0),
-        ]
-
-    def _passes(self) -> Iterable[tuple[list[Anchor], Sql | None, sa.Select[Any]]]:
-        """The statements to run: each with the anchors it tells apart and its key."""
+    def _by_anchor(self) -> Iterable[tuple[str | None, ProfileSum]]:
+        """A breakdown by month or day: one pass per anchor, the cases grouped by the
+        bucket of that anchor, by whether they were closed by its end, and by bits."""
         scope = scope_condition(self.sql, self.scope)
-        if self.group_by is not None and self.group_by.by_time:
-            for anchor in Anchor:
-                key = self.key(anchor)
-                assert key is not None
-                closed = sa.case((self.closed_by(anchor), 1), else_=0)
-                columns: list[Sql] = [key.label("grp"), closed, m.bits]
-                yield (
-                    [anchor],
+        for anchor in Anchor:
+            key = self.key(anchor)
+            assert key is not None
+            closed = sa.case((self.closed_by(anchor), 1), else_=0)
+            statement = (
+                sa.select(
                     key,
-                    sa.select(*columns, *self._sums())
-                    .select_from(self.source)
-                    .where(scope, self.inside(anchor))
-                    .group_by(key, closed, m.bits),
+                    closed,
+                    m.bits,
+                    sa.func.count(),
+                    *(sa.func.sum(w) for w in WEIGHT_COLUMNS),
+                    sa.func.count(m.handling_us),
+                    sa.func.coalesce(sa.func.sum(m.handling_us), 0),
                 )
-            return
-        anchors = list(Anchor)
-        key = self.key(Anchor.REPORTED)
-        flags = [sa.case((self.inside(a), 1), else_=0) for a in anchors]
-        closed = sa.case((self.closed_by(Anchor.REPORTED), 1), else_=0)
-        keys = [*([] if key is None else [key]), *flags, closed, m.bits]
-        yield (
-            anchors,
-            key,
-            sa.select(*([] if key is None else [key.label("grp")]), *flags, closed, m.bits)
-            .add_columns(*self._sums())
-            .select_from(self.source)
-            .where(scope, sa.or_(*(self.inside(a) for a in anchors)))
-            .group_by(*keys),
-        )
-
-    def figures(self) -> dict[str | None, Figures]:
-        sums: dict[str | None, list[ProfileSum]] = {}
-        weights = len(WEIGHT_COLUMNS)
-        for anchors, key, statement in self._passes():
-            for row in self.connection.execute(statement):
-                values = list(row)
-                group = self.group(values.pop(0)) if key is not None else None
-                if len(anchors) == 1:
-                    inside = frozenset(anchors)
-                else:
-                    flags, values = values[: len(anchors)], values[len(anchors) :]
-                    inside = frozenset(a for a, f in zip(anchors, flags, strict=True) if f)
-                closed, bits, cases, *rest = values
-                sums.setdefault(group, []).append(
+                .select_from(self.source)
+                .where(scope, self.inside(anchor))
+                .group_by(key, closed, m.bits)
+            )
+            weights = len(WEIGHT_COLUMNS)
+            for group, is_closed, bits, cases, *rest in self.connection.execute(statement):
+                yield (
+                    self.group(group),
                     ProfileSum(
-                        inside,
-                        bool(closed),
+                        frozenset({anchor}),
+                        bool(is_closed),
                         int(bits),
                         int(cases),
                         tuple(int(w) for w in rest[:weights]),
                         int(rest[weights]),
                         int(rest[weights + 1]),
-                    )
+                    ),
                 )
+
+    def _in_one_pass(self) -> Iterable[tuple[str | None, ProfileSum]]:
+        """The period (broken down by anything but time, if asked): one pass grouping the
+        cases by their bits only — small, well estimated groups that PostgreSQL can hash
+        in parallel workers — each anchor's cases counted apart by filters."""
+        anchors = list(Anchor)
+        key = self.key(Anchor.REPORTED)
+        closed = self.closed_by(Anchor.REPORTED)
+        counts = [
+            sa.func.count().filter(sa.and_(self.inside(a), is_closed))
+            for a in anchors
+            for is_closed in (sa.not_(closed), closed)
+        ]
+        weighted_anchors = frozenset(RATIO_RULES[w].anchor for w in WEIGHTED)
+        # each weight column summed over the cases its measure's anchor puts in the period
+        weights = [
+            sa.func.coalesce(
+                sa.func.sum(column).filter(self.inside(RATIO_RULES[WEIGHTED[i // 2]].anchor)), 0
+            )
+            for i, column in enumerate(WEIGHT_COLUMNS)
+        ]
+        handled = self.inside(HANDLING_TIME_ANCHOR)
+        handling = [
+            sa.func.count(m.handling_us).filter(handled),
+            sa.func.coalesce(sa.func.sum(m.handling_us).filter(handled), 0),
+        ]
+        statement = (
+            sa.select(*([] if key is None else [key]), m.bits, *counts, *weights, *handling)
+            .select_from(self.source)
+            .where(
+                scope_condition(self.sql, self.scope), sa.or_(*(self.inside(a) for a in anchors))
+            )
+            .group_by(*([] if key is None else [key]), m.bits)
+        )
+        nothing = (0,) * len(WEIGHT_COLUMNS)
+        for row in self.connection.execute(statement):
+            values = list(row)
+            group = self.group(values.pop(0)) if key is not None else None
+            bits = int(values.pop(0))
+            for k, anchor in enumerate(anchors):
+                for j, is_closed in enumerate((False, True)):
+                    if cases := int(values[2 * k + j]):
+                        yield (
+                            group,
+                            ProfileSum(frozenset({anchor}), is_closed, bits, cases, nothing),
+                        )
+            rest = values[2 * len(anchors) :]
+            summed = tuple(int(w) for w in rest[: len(WEIGHT_COLUMNS)])
+            yield group, ProfileSum(weighted_anchors, False, 0, 0, summed)
+            count, total = rest[len(WEIGHT_COLUMNS) :]
+            yield (
+                group,
+                ProfileSum(
+                    frozenset({HANDLING_TIME_ANCHOR}), False, 0, 0, nothing, int(count), int(total)
+                ),
+            )
+
+    def figures(self) -> dict[str | None, Figures]:
+        sums: dict[str | None, list[ProfileSum]] = {}
+        by_time = self.group_by is not None and self.group_by.by_time
+        for group, profile_sum in self._by_anchor() if by_time else self._in_one_pass():
+            sums.setdefault(group, []).append(profile_sum)
         found = {group: figures_of(group_sums) for group, group_sums in sums.items()}
         self._add_p90(found)
         return found
@@ -265,6 +299,25 @@ class _Query:
             self.inside(HANDLING_TIME_ANCHOR),
             duration.is_not(None),
         ]
+        if key is None:
+            # The count is known from the sums: the ⌈0.9·n⌉-th smallest is the
+            # (n - ⌈0.9·n⌉ + 1)-th largest, which a bounded top-N sort finds (in parallel
+            # on PostgreSQL) without sorting every handling time.
+            handling = (found.get(None) or {}).get(Measure.HANDLING_TIME.value)
+            if not isinstance(handling, Duration) or not handling.count:
+                return
+            p90_us = self.connection.execute(
+                sa.select(duration)
+                .select_from(t.case_measures)
+                .where(*where)
+                .order_by(duration.desc())
+                .offset(handling.count - p90_rank(handling.count))
+                .limit(1)
+            ).scalar_one()
+            found[None][Measure.HANDLING_TIME.value] = Duration(
+                handling.count, handling.total_microseconds, int(p90_us)
+            )
+            return
         if self.sql.postgresql:
             p90 = sa.func.percentile_disc(0.9).within_group(duration)
             statement = (
