@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from chengyun.adapters.db.engine import alembic_config, current_revision
+from chengyun.adapters.db.partitions import PARTITION_KEY, PARTITIONED, partition_tables
 from chengyun.adapters.db.tables import metadata
 
 
@@ -16,10 +18,37 @@ def test_database_is_at_head(engine: Engine) -> None:
     assert current_revision(engine) == head
 
 
+def _as_held_by(dialect: str) -> sa.MetaData:
+    """tables.py as the database holds it. On PostgreSQL the case events and the audit log
+    are partitioned by month, and PostgreSQL wants the partition key in every unique
+    constraint: there, theirs also hold ``at`` (see migration 20261127_1300)."""
+    if dialect != "postgresql":
+        return metadata
+    held = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(held)
+    for partitioned in PARTITIONED:
+        table = held.tables[partitioned.name]
+        for unique in [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]:
+            table.constraints.remove(unique)
+            table.append_constraint(
+                sa.UniqueConstraint(*unique.columns.keys(), PARTITION_KEY, name=unique.name)
+            )
+    return held
+
+
 def test_migrations_match_the_table_definitions(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, metadata)
+        # a month's partition holds rows of its parent; it is not a table of its own
+        partitions = partition_tables(connection)
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _: not (kind == "table" and name in partitions),
+            },
+        )
+        differences = compare_metadata(context, _as_held_by(engine.dialect.name))
     assert differences == []
 
 

@@ -48,6 +48,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from chengyun import __version__
 from chengyun.adapters.db.engine import alembic_config, current_revision
+from chengyun.adapters.db.partitions import partition_tables
 from chengyun.adapters.db.tables import case_photos, metadata
 from chengyun.adapters.photos import SIGNATURES, PhotoStore
 from chengyun.domain.errors import InvalidInput, Problem
@@ -386,7 +387,9 @@ def create_backup(
                         f"{head}): run `chengyun db upgrade` first",
                         [Problem(("database",), f"at {revision}, the code is at {head}")],
                     )
+                # a month's partition is read through its parent, not as a table of its own
                 present = set(sa.inspect(connection).get_table_names())
+                present -= partition_tables(connection)
                 unknown = tuple(sorted(present - set(metadata.tables) - {"alembic_version"}))
                 for table in metadata.sorted_tables:
                     entry, member = _dump_table(

@@ -121,17 +121,19 @@ def worker(
 ) -> None:
     """SLA sweep (warn, escalate) and outbox delivery / 后台任务：超时预警、升级、消息投递."""
     from chengyun.entrypoints.senders import build_sender
-    from chengyun.entrypoints.worker import run, run_once
+    from chengyun.entrypoints.worker import PartitionUpkeep, run, run_once
 
     with _platform() as platform:
         _require_schema(platform)
         if once:
-            done = run_once(platform, build_sender(platform))
+            done = run_once(platform, build_sender(platform), PartitionUpkeep())
             out.print(
                 f"✓ 扫描 / swept {done.sweep.looked_at} (warned {done.sweep.warned}, escalated "
                 f"{done.sweep.escalated}); 投递 / delivered {done.delivery.delivered}, failed "
                 f"{done.delivery.failed}"
             )
+            if done.partitions:
+                out.print(f"✓ 新建分区 / partitions made: {', '.join(done.partitions)}")
             return
         out.print(f"worker running every {interval:g} s — Ctrl+C to stop / 按 Ctrl+C 停止")
         try:
@@ -734,6 +736,9 @@ app.add_typer(gazetteer_app, name="gazetteer")
 from chengyun.entrypoints.cli_wecom import wecom_app  # noqa: E402
 
 app.add_typer(wecom_app, name="wecom")
+from chengyun.entrypoints.cli_partitions import db_partitions  # noqa: E402
+
+db_app.command("partitions")(db_partitions)
 
 
 def main() -> None:

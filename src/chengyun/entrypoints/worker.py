@@ -1,11 +1,14 @@
-"""The worker: the SLA sweep (warn, escalate) and the outbox delivery, in a loop."""
+"""The worker: the SLA sweep (warn, escalate) and the outbox delivery, in a loop; and, every
+hour, the coming months' partitions on PostgreSQL."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from chengyun.adapters.db.partitions import ensure_partitions
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import SweepResult, sweep
 from chengyun.services.delivery import DeliveryResult, Sender, deliver_outbox
@@ -18,10 +21,37 @@ log = logging.getLogger(__name__)
 class Pass:
     sweep: SweepResult
     delivery: DeliveryResult
+    #: partitions made in this pass
+    partitions: tuple[str, ...] = ()
 
 
-def run_once(platform: Platform, sender: Sender) -> Pass:
-    """One sweep until nothing is due, then one delivery round."""
+class PartitionUpkeep:
+    """Makes the coming months' partitions (``adapters/db/partitions.py``) at most once per
+    ``every``; a failure (a lock not granted in time) is logged and tried again next pass.
+    Every worker runs one: the partition maintenance is safe to run on several at once."""
+
+    def __init__(self, every: timedelta = timedelta(hours=1)) -> None:
+        self.every = every
+        self.due: datetime | None = None
+
+    def __call__(self, platform: Platform) -> tuple[str, ...]:
+        now = platform.clock.now()
+        if self.due is not None and now < self.due:
+            return ()
+        try:
+            made = ensure_partitions(platform.engine, now)
+        except Exception:
+            log.exception("making the coming months' partitions failed")
+            return ()
+        self.due = now + self.every
+        if made:
+            log.info("partitions made: %s", ", ".join(made))
+        return tuple(made)
+
+
+def run_once(platform: Platform, sender: Sender, partitions: PartitionUpkeep | None = None) -> Pass:
+    """One sweep until nothing is due, then one delivery round (then the partitions, when
+    ``partitions`` is given and they are due)."""
     total = SweepResult(0, 0, 0)
     while True:
         result = sweep(platform.uow(), platform.cases)
@@ -35,7 +65,8 @@ def run_once(platform: Platform, sender: Sender) -> Pass:
     # the district link: status changes of cases handled for a peer, into the outbox
     sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
     delivery = deliver_outbox(platform.uow(), platform.clock, sender)
-    return Pass(total, delivery)
+    made = partitions(platform) if partitions is not None else ()
+    return Pass(total, delivery, made)
 
 
 def run(
@@ -50,9 +81,10 @@ def run(
 
         sender = build_sender(platform)
     stop = stop or threading.Event()
+    partitions = PartitionUpkeep()
     while not stop.is_set():
         try:
-            done = run_once(platform, sender)
+            done = run_once(platform, sender, partitions)
             if done.sweep.escalated or done.sweep.warned or done.delivery.failed:
                 log.info("sweep %s, delivery %s", done.sweep, done.delivery)
         except Exception:  # keep the loop alive; the next pass retries
