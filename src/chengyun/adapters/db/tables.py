@@ -199,6 +199,18 @@ case_events = sa.Table(
     sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
 )
 
+#: The anchors of the measures (``domain.measures.Anchor``), by name.
+MEASURE_ANCHORS = (
+    "found",
+    "reported",
+    "close_due",
+    "handle_due",
+    "dispatched",
+    "handle_started",
+    "register_due",
+    "dispatch_due",
+    "handled",
+)
 #: The measure profile of each case (考核画像, ``domain.measure_profiles``), written with the
 #: case on every save: a narrow table the measures add up in one pass. The anchors are
 #: named after ``domain.measures.Anchor``, the weights after the weighted measures; the
@@ -207,38 +219,11 @@ case_measures = sa.Table(
     "case_measures",
     metadata,
     sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), primary_key=True),
-    *(
-        sa.Column(f"{anchor}_at", UtcDateTime())
-        for anchor in (
-            "found",
-            "reported",
-            "close_due",
-            "handle_due",
-            "dispatched",
-            "handle_started",
-            "register_due",
-            "dispatch_due",
-            "handled",
-        )
-    ),
+    *(sa.Column(f"{anchor}_at", UtcDateTime()) for anchor in MEASURE_ANCHORS),
     sa.Column("closed_at", UtcDateTime()),
     # the China-time day (YYYYMMDD) of each anchor and of the closing: the month and day
     # buckets of a breakdown without date arithmetic on every row
-    *(
-        sa.Column(f"{anchor}_day", sa.Integer)
-        for anchor in (
-            "found",
-            "reported",
-            "close_due",
-            "handle_due",
-            "dispatched",
-            "handle_started",
-            "register_due",
-            "dispatch_due",
-            "handled",
-            "closed",
-        )
-    ),
+    *(sa.Column(f"{anchor}_day", sa.Integer) for anchor in (*MEASURE_ANCHORS, "closed")),
     sa.Column("bits", sa.BigInteger, nullable=False),
     *(
         sa.Column(f"{measure}_{part}", sa.Integer, nullable=False)
