@@ -46,7 +46,7 @@ from datetime import timedelta
 from shapely.geometry import shape
 
 from bench.intake import BackendCpu, _positions, fresh_database, sqlalchemy_url
-from bench.record import Figure, fmt
+from bench.record import Figure, fmt, print_or_record
 from bench.sweep import REPORTED
 from chengyun.adapters.calendar import china_calendar
 from chengyun.adapters.taxonomy_file import load_default_taxonomy
@@ -289,13 +289,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
     figures = run(args.repeats, args.cases, args.decisions)
-    if args.record:
-        from bench.record import append
-
-        print(append(figures))
-    else:
-        for f in figures:
-            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+    print_or_record(figures, args.record)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from psycopg import sql
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from bench.record import Figure, fmt
+from bench.record import Figure, fmt, print_or_record
 
 #: Server for the scratch databases; override with CHENGYUN_BENCH_PG (a libpq URL).
 PG_SERVER = os.environ.get("CHENGYUN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -770,13 +770,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
     figures = run(args.repeats, args.seconds, args.concurrency)
-    if args.record:
-        from bench.record import append
-
-        print(append(figures))
-    else:
-        for f in figures:
-            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+    print_or_record(figures, args.record)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import psycopg
 import sqlalchemy as sa
 
 from bench.intake import fresh_database, pg_url, sqlalchemy_url
-from bench.record import Figure, fmt
+from bench.record import Figure, print_or_record
 from chengyun.adapters.db.assessment import settings_store
 from chengyun.adapters.db.case_measures import rebuild_profiles
 from chengyun.adapters.db.engine import make_engine
@@ -529,13 +529,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
     figures = run(args.repeats, args.cases, args.database)
-    if args.record:
-        from bench.record import append
-
-        print(append(figures))
-    else:
-        for f in figures:
-            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+    print_or_record(figures, args.record)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ from bench.intake import (
     serving,
     workload,
 )
-from bench.record import Figure, fmt
+from bench.record import Figure, fmt, print_or_record
 from chengyun.services.open311_records import CASE_KEY_PREFIX
 
 TARGET = 800.0
@@ -283,13 +283,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
     figures = run(args.repeats, args.seconds, args.concurrency)
-    if args.record:
-        from bench.record import append
-
-        print(append(figures))
-    else:
-        for f in figures:
-            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+    print_or_record(figures, args.record)
 
 
 if __name__ == "__main__":

@@ -84,3 +84,12 @@ def append(figures: list[Figure]) -> str:
     with RESULTS.open("a", encoding="utf-8") as out:
         out.write(text)
     return text
+
+
+def print_or_record(figures: list[Figure], record: bool) -> None:
+    """Append the figures to RESULTS.md (``record``) or print them."""
+    if record:
+        print(append(figures))
+        return
+    for f in figures:
+        print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")

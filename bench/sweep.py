@@ -29,7 +29,7 @@ from psycopg import sql
 from shapely.geometry import shape
 
 from bench.intake import fresh_database, pg_url, sqlalchemy_url
-from bench.record import Figure, fmt
+from bench.record import Figure, print_or_record
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.domain.cases import Channel
@@ -342,13 +342,7 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
     figures = run(args.repeats)
-    if args.record:
-        from bench.record import append
-
-        print(append(figures))
-    else:
-        for f in figures:
-            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+    print_or_record(figures, args.record)
 
 
 if __name__ == "__main__":
