@@ -6,11 +6,18 @@ The 100,000 open cases are the sweep benchmark's (a few templates reported throu
 intake service, copied in SQL). The server is ``chengyun serve`` with 2 processes on
 loopback; a separate load generator keeps 32 requests in flight for ``seconds`` per run.
 Targets: list ≥ 500 requests/s with p99 < 30 ms, detail ≥ 1,000 requests/s.
+
+Each run also reports the CPU time per request of the server, PostgreSQL's backends and
+the load generator, the cores the rest of the machine used meanwhile and the load
+average before it: the machine is shared, so compare runs by CPU per request.
+Quick trial without recording: ``python -m bench.reads --seconds 5 --repeats 1``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
@@ -20,9 +27,20 @@ from collections.abc import Callable
 import httpx2
 import psycopg
 
-from bench.intake import bearer_token, fresh_database, pg_url, serving, sqlalchemy_url
-from bench.record import Figure
+from bench.intake import (
+    BackendCpu,
+    bearer_token,
+    cpu_seconds,
+    fresh_database,
+    machine_busy,
+    pg_url,
+    process_tree,
+    serving,
+    sqlalchemy_url,
+)
+from bench.record import Figure, fmt
 from bench.sweep import REPORTED, prepare
+from chengyun.adapters.db import case_counts
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.entrypoints.platform import Platform
@@ -68,9 +86,38 @@ async def _load(
     return len(latencies) / elapsed, p99, errors
 
 
+def _measured(
+    database: str,
+    server: int,
+    base: str,
+    headers: dict[str, str],
+    path: Callable[[random.Random], str],
+    seconds: float,
+    concurrency: int,
+) -> tuple[float, float, int, dict[str, float], float]:
+    """``_load`` with the CPU it cost: requests/s, p99 ms, answers other than 200, CPU ms
+    per request (server, PostgreSQL's backends, load generator) and the cores the rest
+    of the machine used meanwhile."""
+    pids = process_tree(server)
+    before = (cpu_seconds(pids), time.process_time(), machine_busy(), time.perf_counter())
+    with BackendCpu(database) as postgres:
+        rate, p99, failed = asyncio.run(_load(base, headers, path, seconds, concurrency))
+    used = (cpu_seconds(pids) - before[0], postgres.seconds, time.process_time() - before[1])
+    elapsed = time.perf_counter() - before[3]
+    others = max(machine_busy() - before[2] - sum(used), 0.0) / elapsed
+    per_request = 1000 / max(rate * elapsed, 1)
+    cpu = {
+        "server": used[0] * per_request,
+        "postgres": used[1] * per_request,
+        "load generator": used[2] * per_request,
+    }
+    return rate, p99, failed, cpu, others
+
+
 def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[Figure]:
     rates: dict[str, list[float]] = {"list": [], "detail": []}
     p99s: dict[str, list[float]] = {"list": [], "detail": []}
+    server_ms: dict[str, list[float]] = {"list": [], "detail": []}
     errors = 0
     with fresh_database() as database:
         clock = DrivenClock(REPORTED)
@@ -78,6 +125,8 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
         platform = Platform(settings, clock=clock)
         try:
             prepare(platform, clock, database)
+            # as the worker would within a second: fold the counts the copies added
+            case_counts.fold(platform.engine)
         finally:
             platform.engine.dispose()
         with psycopg.connect(pg_url(database)) as db:
@@ -90,19 +139,23 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
             "list": lambda rng: "/api/v1/cases?open=true&limit=50",
             "detail": lambda rng: f"/api/v1/cases/{rng.choice(ids)}",
         }
-        with tempfile.TemporaryFile() as log, serving(database, 2, log) as (base, _):
+        with tempfile.TemporaryFile() as log, serving(database, 2, log) as (base, pid):
             for name, path in paths.items():
                 asyncio.run(_load(base, headers, path, 2.0, concurrency))  # warm-up
                 for i in range(repeats):
-                    rate, p99, failed = asyncio.run(
-                        _load(base, headers, path, seconds, concurrency)
+                    load = os.getloadavg()[0]
+                    rate, p99, failed, cpu, others = _measured(
+                        database, pid, base, headers, path, seconds, concurrency
                     )
                     rates[name].append(rate)
                     p99s[name].append(p99)
+                    server_ms[name].append(cpu["server"])
                     errors += failed
+                    spent = ", ".join(f"{who} {ms:.2f}" for who, ms in cpu.items())
                     print(
                         f"  {name} run {i + 1}: {rate:.0f} requests/s, p99 {p99:.1f} ms, "
-                        f"{failed} not 200",
+                        f"{failed} not 200; CPU ms per request: {spent}; other processes "
+                        f"used {others:.2f} cores meanwhile (load average before: {load:.2f})",
                         flush=True,
                     )
     what = f"PostgreSQL, 100,000 open cases, 2 server processes, {concurrency} in flight"
@@ -135,5 +188,39 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
             "— (reference)",
             True,
         ),
+        Figure(
+            f"case list page: server CPU per request, {what}",
+            "ms",
+            server_ms["list"],
+            "— (reference)",
+            True,
+        ),
+        Figure(
+            f"case detail: server CPU per request, {what}",
+            "ms",
+            server_ms["detail"],
+            "— (reference)",
+            True,
+        ),
         Figure("reads: answers other than 200", "", [float(errors)], "0", errors == 0),
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the case list and detail at 100,000 cases")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
+    args = parser.parse_args()
+    figures = run(args.repeats, args.seconds)
+    if args.record:
+        from bench.record import append
+
+        print(append(figures))
+    else:
+        for f in figures:
+            print(f"{f.benchmark}: {fmt(f.median)} {f.unit} (target {f.target}, met {f.met})")
+
+
+if __name__ == "__main__":
+    main()

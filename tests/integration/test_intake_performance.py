@@ -1,12 +1,16 @@
 """What the intake speed-ups must not change: bearer tokens remembered per process still
 stop working when revoked, disabled or expired; the plain-ASGI middleware still refuses
 NULs (and hands the body it read on), sets the security headers and audits each
-successful change exactly once, with the route and the principal."""
+successful change exactly once, with the route and the principal. A new case is one
+transaction holding its audit record, answered from what it wrote; a repeated key is
+answered as before; concurrent appends keep one unbroken audit chain."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -15,14 +19,17 @@ from chengyun.adapters.db.account_repository import ACCOUNTS
 from chengyun.adapters.db.read_cache import changed_here
 from chengyun.clock import DrivenClock
 from chengyun.domain.access import Principal, Role
+from chengyun.domain.cases import Channel
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import (
+    AuditEntry,
     TokenCache,
     issue_token,
     provision_accounts,
     revoke_token,
     verify_audit,
 )
+from chengyun.services.cases import ReportCommand, report_case
 from chengyun.services.records import NewAccount
 from tests.factories import GATEWAY, as_reporter, report, submit
 
@@ -175,3 +182,96 @@ def test_the_nul_guard_replays_the_body_and_headers_are_set_once(
     assert client.get("/api/v1/cases", params={"q": "a\x00b"}).status_code == 422
     missing = client.get("/api/v1/nothing-here")
     assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
+
+
+def _commits(platform: Platform) -> list[str]:
+    seen: list[str] = []
+    sa.event.listen(platform.engine, "commit", lambda *_: seen.append("commit"))
+    return seen
+
+
+def test_a_new_case_is_one_transaction_with_its_audit_record(
+    client: TestClient, demo: Platform
+) -> None:
+    gateway = as_reporter(client, {})
+    body = report(channel="citizen_qr")
+    warm = client.post("/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "w-1"})
+    assert warm.status_code == 201, warm.text  # the token is read (and touched) once
+    before = len(_audit_actions(demo))
+    commits, statements = _commits(demo), _statements(demo)
+    created = client.post("/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "n-1"})
+    assert created.status_code == 201, created.text
+    assert commits == ["commit"]
+    assert not [s for s in statements if "FROM idempotency_keys" in s]  # a new key: stored only
+    assert _audit_actions(demo)[before:] == [(GATEWAY, "POST /api/v1/cases", "/api/v1/cases")]
+
+
+def test_the_answer_to_a_new_case_is_what_reading_it_gives(
+    client: TestClient, demo: Platform
+) -> None:
+    created = submit(client, report(channel="patrol"), key="same-as-read")
+    assert created.status_code == 201, created.text
+    answer = created.json()
+    assert answer["assignee"]["name"] and answer["subclass"]["name_zh"]
+    read = client.get(f"/api/v1/cases/{answer['id']}").json()
+    assert {k: _moments(read[k]) for k in answer} == {k: _moments(v) for k, v in answer.items()}
+
+
+def _moments(value: object) -> object:
+    """Times as instants (SQLite gives them back in UTC, the answer in China time)."""
+    if isinstance(value, dict):
+        return {k: _moments(v) for k, v in value.items()}
+    if isinstance(value, str) and value[:4].isdigit() and "T" in value:
+        return datetime.fromisoformat(value)
+    return value
+
+
+def test_a_repeated_key_is_answered_and_audited_as_before(
+    client: TestClient, demo: Platform
+) -> None:
+    gateway = as_reporter(client, {})
+    headers = {**gateway, "Idempotency-Key": "repeat-1"}
+    body = report(channel="citizen_qr")
+    first = client.post("/api/v1/cases", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    before = len(_audit_actions(demo))
+    again = client.post("/api/v1/cases", json=body, headers=headers)
+    assert again.status_code == 200 and _moments(again.json()) == _moments(first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    # refused as a new report (no such subclass), but the key was used: the key's answer
+    refused = client.post("/api/v1/cases", json={**body, "subclass": "Z9999"}, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert _audit_actions(demo)[before:] == [(GATEWAY, "POST /api/v1/cases", "/api/v1/cases")]
+    assert client.get("/api/v1/cases").json()["total"] == 1
+
+
+def test_concurrent_reports_keep_one_unbroken_audit_chain(demo: Platform) -> None:
+    if demo.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers are a PostgreSQL matter; SQLite has one writer")
+    # one subclass per thread: reports of one subclass and day wait for each other anyway
+    # (the case-number sequence), so only the chain's own lock keeps these apart
+    subclasses = ["E0102", "E0504", "C0301", "E0101", "E0103", "E0201"]
+    before, _, _ = verify_audit(demo.uow())
+    barrier = threading.Barrier(len(subclasses))
+    failures: list[BaseException] = []
+
+    def reporter(subclass: str) -> None:
+        command = ReportCommand(Channel.CITIZEN_QR, subclass, lng=121.110, lat=31.150)
+        barrier.wait()
+        try:
+            for i in range(8):
+                entry = AuditEntry(subclass, "POST /api/v1/cases", "/api/v1/cases", {"i": i})
+                key = f"chain-{subclass}-{i}"
+                report_case(demo.uow(), demo.cases, command, key, key, entry)
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=reporter, args=(s,)) for s in subclasses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    records, breaks, _ = verify_audit(demo.uow())
+    assert breaks == [] and records == before + 8 * len(subclasses)

@@ -392,6 +392,8 @@ def create_backup(
                 present -= partition_tables(connection)
                 unknown = tuple(sorted(present - set(metadata.tables) - {"alembic_version"}))
                 for table in metadata.sorted_tables:
+                    if table.info.get("derived"):  # kept by the database: a restore remakes it
+                        continue
                     entry, member = _dump_table(
                         connection, archive, table, report, batch_rows, manifest_time
                     )

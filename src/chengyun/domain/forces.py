@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from chengyun.domain.errors import Problem
 from chengyun.domain.labels import Labelled
@@ -150,7 +151,12 @@ class Roster:
     assignments: tuple[Assignment, ...]
 
     def person(self, number: str) -> Person | None:
-        return next((p for p in self.people if p.number == number), None)
+        return self._by_number.get(number)
+
+    @cached_property
+    def _by_number(self) -> dict[str, Person]:
+        # built on the first look-up: a roster is read once and then asked many times
+        return {p.number: p for p in self.people}
 
 
 def person_problems(person: Person) -> list[Problem]:

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chengyun.adapters.db import case_counts
 from chengyun.adapters.db.partitions import ensure_partitions
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import SweepResult, sweep
@@ -65,6 +66,8 @@ def run_once(platform: Platform, sender: Sender, partitions: PartitionUpkeep | N
     # the district link: status changes of cases handled for a peer, into the outbox
     sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
     delivery = deliver_outbox(platform.uow(), platform.clock, sender)
+    # the case list's counts: the rows the triggers added, folded (adapters/db/case_counts.py)
+    case_counts.fold(platform.engine)
     made = partitions(platform) if partitions is not None else ()
     return Pass(total, delivery, made)
 

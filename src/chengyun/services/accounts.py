@@ -403,6 +403,24 @@ def audit(
         uow.commit()
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit record a use case writes in the transaction of the change it records, so
+    that the record exists exactly when the change does (see ``audit_in``)."""
+
+    actor: str
+    action: str
+    target: str
+    details: dict[str, object]
+
+
+def audit_in(uow: UnitOfWork, clock: Clock, entry: AuditEntry | None) -> None:
+    """Append ``entry`` in ``uow``'s open transaction. Call it last before the commit:
+    appends to the chain wait for each other until the appending transaction ends."""
+    if entry is not None:
+        uow.audit.append(clock.now(), entry.actor, entry.action, entry.target, entry.details)
+
+
 def verify_audit(uow: UnitOfWork) -> tuple[int, list[ChainBreak], str]:
     """How many records, where the chain breaks, and the head hash to note down."""
     with uow:

@@ -33,13 +33,27 @@ from chengyun.domain.cases import (
     merge_report,
 )
 from chengyun.domain.dispatch import Place, candidates, choose, coordinators, responsible_for
-from chengyun.domain.errors import Conflict, InvalidInput, NotFound, OutsideTerritory, Problem
+from chengyun.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    OutsideTerritory,
+    Problem,
+)
 from chengyun.domain.forces import Department, Person, Post, Roster
 from chengyun.domain.taxonomy import Subclass, Taxonomy
 from chengyun.domain.territory import Location
 from chengyun.domain.working_time import WorkingCalendar, as_china_time
+from chengyun.services.accounts import AuditEntry, audit_in
 from chengyun.services.points import points_for_event
-from chengyun.services.records import CaseRecord, NearbyCase, OutboxMessage, PhotoRecord
+from chengyun.services.records import (
+    CaseRecord,
+    DuplicateKey,
+    NearbyCase,
+    OutboxMessage,
+    PhotoRecord,
+)
 from chengyun.services.unit_of_work import UnitOfWork
 
 CENTRE_POSTS = frozenset({Post.DUTY_COMMANDER, Post.OPERATOR})
@@ -106,6 +120,10 @@ class ReportCommand:
 class Reported:
     record: CaseRecord
     created: bool
+    taxonomy: Taxonomy | None = None
+    """The taxonomy the new case was classified by (``None`` when the key was seen)."""
+    assignee: Person | None = None
+    """The person the new case was dispatched to, if any."""
 
 
 def request_hash(body: bytes) -> str:
@@ -278,12 +296,39 @@ def report_case(
     command: ReportCommand,
     idempotency_key: str | None = None,
     body_hash: str = "",
+    audit: AuditEntry | None = None,
 ) -> Reported:
     """A report from any channel becomes a case: placed, classified, timed and, by the
-    intake policy, registered and dispatched — in one transaction."""
+    intake policy, registered and dispatched — in one transaction, with ``audit``'s
+    record when the case is new (a seen key changes nothing, so records nothing).
+
+    Nearly every key is new: it is stored with the case without being looked up first.
+    Only when storing it clashes (a repeat), or when the report is refused (a repeat may
+    be refused now where its first sending was taken), is the report made again, looking
+    the key up first — so that the answer is what it would have been."""
     location = _locate(env, command)
+    key = (idempotency_key, body_hash)
+    if idempotency_key:
+        try:
+            return _report(uow, env, command, location, key, audit, look_up=False)
+        except (DuplicateKey, DomainError):
+            pass
+    return _report(uow, env, command, location, key, audit, look_up=True)
+
+
+def _report(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    command: ReportCommand,
+    location: Location | None,
+    key: tuple[str | None, str],
+    audit: AuditEntry | None,
+    *,
+    look_up: bool,
+) -> Reported:
+    idempotency_key, body_hash = key
     with uow:
-        if idempotency_key:
+        if idempotency_key and look_up:
             seen = uow.cases.idempotency(idempotency_key)
             if seen is not None:
                 stored_hash, case_id = seen
@@ -303,7 +348,8 @@ def report_case(
                 assert stored is not None
                 return Reported(stored, False)
         _check_uploads(command)
-        rule = _rule(taxonomy_in_force(uow, env), command.subclass)
+        taxonomy = taxonomy_in_force(uow, env)
+        rule = _rule(taxonomy, command.subclass)
         record, messages = _new_case(uow, env, command, location, rule)
         nearby = _earlier_nearby(uow, env, record.case)
         if nearby and record.case.channel is Channel.VIDEO_AI:
@@ -329,8 +375,10 @@ def report_case(
             )
         if idempotency_key:
             uow.cases.remember_idempotency(idempotency_key, body_hash, case_id, env.clock.now())
+        assignee = uow.forces.get(record.case.assignee) if record.case.assignee else None
+        audit_in(uow, env.clock, audit)
         uow.commit()
-    return Reported(record, True)
+    return Reported(record, True, taxonomy, assignee)
 
 
 def _check_uploads(command: ReportCommand) -> None:

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from chengyun.domain.case_clocks import Clocks
-from chengyun.domain.cases import Case
+from chengyun.domain.cases import Case, CaseStatus, Channel, EscalationLevel
 from chengyun.domain.sla import Light
+from chengyun.domain.taxonomy import CaseKind, Urgency
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,72 @@ class CaseRecord:
     def id(self) -> int:
         assert self.case.id is not None, "the case has not been saved"
         return self.case.id
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case as a list shows it (案件列表的一行): what its row holds and the due times of
+    its open stages, without its events or its stage clocks rebuilt."""
+
+    id: int
+    number: str
+    kind: CaseKind
+    subclass: str
+    channel: Channel
+    urgency: Urgency
+    status: CaseStatus
+    light: Light
+    reported_at: datetime
+    reporter: str | None
+    description: str
+    address: str
+    grid_code: str | None
+    unit_code: str | None
+    area_codes: tuple[str, ...]
+    position: tuple[float, float] | None
+    assignee: str | None
+    unassigned: bool
+    escalation_level: EscalationLevel
+    pre_launch: bool
+    self_handled: bool
+    version: int
+    deadlines: dict[str, datetime]
+    """Stage (value) → due time, for the stages whose clocks run, in the clocks' order."""
+    possible_duplicates: tuple[dict[str, Any], ...] = ()
+    dispatch_reason: str = ""
+
+    @classmethod
+    def of(cls, record: CaseRecord) -> CaseSummary:
+        case = record.case
+        return cls(
+            id=record.id,
+            number=case.number,
+            kind=case.kind,
+            subclass=case.subclass,
+            channel=case.channel,
+            urgency=case.urgency,
+            status=case.status,
+            light=record.light,
+            reported_at=case.reported_at,
+            reporter=case.reporter,
+            description=case.description,
+            address=record.address,
+            grid_code=case.grid_code,
+            unit_code=case.unit_code,
+            area_codes=case.area_codes,
+            position=case.position,
+            assignee=case.assignee,
+            unassigned=record.unassigned,
+            escalation_level=case.escalation_level,
+            pre_launch=case.pre_launch,
+            self_handled=case.self_handled,
+            version=case.version,
+            deadlines={
+                s.value: c.deadline.due_at for s, c in record.clocks.stages.items() if c.open
+            },
+            possible_duplicates=tuple(record.extra.get("possible_duplicates", ())),
+            dispatch_reason=str(record.extra.get("dispatch_reason", "")),
+        )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from chengyun.services.records import (
     ApiToken,
     CaseFilter,
     CaseRecord,
+    CaseSummary,
     Delivery,
     NearbyCase,
     NewAccount,
@@ -97,6 +98,13 @@ class CaseRepository(Protocol):
     def search(
         self, where: CaseFilter, limit: int, offset: int
     ) -> tuple[int, list[CaseRecord]]: ...
+    def summaries(
+        self, where: CaseFilter, limit: int, offset: int
+    ) -> tuple[int, list[CaseSummary]]:
+        """The number of cases ``where`` selects and a page of them as a list shows them,
+        nearest deadline first."""
+        ...
+
     def idempotency(self, key: str) -> tuple[str, int] | None: ...
     def remember_idempotency(
         self, key: str, request_hash: str, case_id: int, at: datetime

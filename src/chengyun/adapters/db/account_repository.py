@@ -180,6 +180,12 @@ class SqlAccountRepository:
         )
 
 
+#: The audit statements, built once (every change over HTTP appends a record).
+_LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7242002)")
+_LAST_HASH = sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
+_INSERT_RECORD = t.audit_log.insert()
+
+
 class SqlAuditRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -189,21 +195,19 @@ class SqlAuditRepository:
     ) -> None:
         if self.connection.dialect.name == "postgresql":
             # one chain: appends wait for each other until their transactions end
-            self.connection.execute(sa.text("SELECT pg_advisory_xact_lock(7242002)"))
-        last = self.connection.execute(
-            sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
-        ).scalar()
-        prev = last or GENESIS
+            self.connection.execute(_LOCK_CHAIN)
+        prev = self.connection.execute(_LAST_HASH).scalar() or GENESIS
         self.connection.execute(
-            t.audit_log.insert().values(
-                at=at,
-                actor=actor,
-                action=action,
-                target=target,
-                details=details,
-                prev_hash=prev,
-                hash=record_hash(prev, at, actor, action, target, details),
-            )
+            _INSERT_RECORD,
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "details": details,
+                "prev_hash": prev,
+                "hash": record_hash(prev, at, actor, action, target, details),
+            },
         )
 
     def records(self) -> list[AuditRecord]:

@@ -230,6 +230,8 @@ class SqlForcesRepository:
         return Roster(people, assignments)
 
     def get(self, number: str) -> Person | None:
+        if self.cache is not None and not self.written:
+            return self.roster().person(number)  # the cached roster: no statement
         row = self.connection.execute(
             sa.select(t.people).where(t.people.c.number == number)
         ).first()

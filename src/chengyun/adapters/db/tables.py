@@ -175,9 +175,30 @@ cases = sa.Table(
 sa.Index("ix_cases_status", cases.c.status)
 sa.Index("ix_cases_grid_status", cases.c.grid_code, cases.c.status)
 sa.Index("ix_cases_assignee_status", cases.c.assignee, cases.c.status)
-sa.Index("ix_cases_next_due_at", cases.c.next_due_at)
+# the case list's order (nearest deadline first, the newest of equal deadlines first) and
+# the sweep's "what is due": one index walked from its start serves both
+sa.Index("ix_cases_due_order", cases.c.next_due_at, cases.c.id.desc())
 sa.Index("ix_cases_subclass_status", cases.c.subclass, cases.c.status)
 sa.Index("ix_cases_reported_at", cases.c.reported_at)
+
+#: Case counts (案件计数) by status, light, urgency and ``unassigned``, for the case list's
+#: ``total``. On PostgreSQL, triggers on ``cases`` (migration 20261127_1320) add a row of
+#: +1 or −1 for every case inserted, deleted or moved between combinations (never an
+#: update: concurrent writers do not wait on one another), and the worker folds the rows
+#: into one per combination (``adapters/db/case_counts.py``). Derived from ``cases``, so
+#: not backed up: a restore counts the cases it inserts. Empty on SQLite, where counting
+#: the cases themselves is cheap at the sizes it serves.
+case_counts = sa.Table(
+    "case_counts",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("light", sa.String(10), nullable=False),
+    sa.Column("urgency", sa.String(10), nullable=False),
+    sa.Column("unassigned", sa.Boolean, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    info={"derived": True},
+)
 
 case_events = sa.Table(
     "case_events",

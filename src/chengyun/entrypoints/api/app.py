@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -16,7 +16,8 @@ from chengyun import __version__
 from chengyun.config import Settings
 from chengyun.entrypoints.api import errors
 from chengyun.entrypoints.api import open311 as open311_api
-from chengyun.entrypoints.api.security import RateLimiter, all_routes
+from chengyun.entrypoints.api.audit_trail import entry_for, written
+from chengyun.entrypoints.api.security import RateLimiter
 from chengyun.entrypoints.api.v1 import router as v1_router
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.web import admin, command, dashboard, outbox_page, pages, wecom_login
@@ -37,7 +38,6 @@ the message says what was wrong and how to fix it, each detail names the place.
 
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-QUIET = frozenset({"/api/v1/auth/token"})  # sign-ins audit themselves, with their outcome
 
 
 CSP = (
@@ -173,26 +173,11 @@ def install_security_headers(app: FastAPI, production: bool) -> None:
     app.add_middleware(SecurityHeaders, production=production)
 
 
-def _template(request: Request) -> str:
-    """The matched route's path template (``/api/v1/cases/{case_id}``), else the path."""
-    state = request.app.state.__dict__
-    routes = state.get("_route_index")
-    if routes is None:  # built once: the routes do not change once the app serves
-        routes = state["_route_index"] = all_routes(request.app)
-    for info in routes:
-        if (
-            request.method in info.methods
-            and info.path_regex is not None
-            and (info.path_regex.match(request.url.path))
-        ):
-            return str(info.path)
-    return request.url.path
-
-
 class Audit:
     """Writes the audit record of a change that succeeded (an unsafe method answered below
     400) before the answer's first message goes out: who (the principal the request's
-    authentication left in the request state), what (method and route template), where."""
+    authentication left in the request state), what (method and route template), where —
+    unless the endpoint had it written in the change's own transaction."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -207,27 +192,28 @@ class Audit:
         scope.setdefault("state", {})
 
         async def send_audited(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 400:
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] < 400
+                and not written(scope)
+            ):
                 await self._record(scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, send_audited)
 
     async def _record(self, scope: Scope, status: int) -> None:
-        request = Request(scope)
-        template = _template(request)
-        if template in QUIET:
+        entry = entry_for(scope, status)
+        if entry is None:
             return
-        principal = scope.get("state", {}).get("principal")
-        actor = principal.username if principal else "anonymous"
         await run_in_threadpool(
             audit,
             self.platform.uow(),
             self.platform.clock,
-            actor,
-            f"{request.method} {template}",
-            request.url.path,
-            {"status": status},
+            entry.actor,
+            entry.action,
+            entry.target,
+            entry.details,
         )
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_core import to_json
 from starlette.datastructures import UploadFile
 
 from chengyun.adapters.calendar import warn_if_unknown
@@ -27,20 +28,22 @@ from chengyun.domain.access import (
     ScopeKind,
     sees_case,
 )
-from chengyun.domain.case_clocks import Clocks
 from chengyun.domain.cases import Action, Actor, Channel, allowed_actions
 from chengyun.domain.errors import Forbidden, InvalidInput, NotFound, Problem
 from chengyun.domain.forces import Person
 from chengyun.domain.points import normalise_phone
 from chengyun.domain.taxonomy import Taxonomy
 from chengyun.domain.territory import Territory
+from chengyun.entrypoints.api.audit_trail import entry_for, written_with_change
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import invalid_body
 from chengyun.entrypoints.api.limits import MAX_ID, MAX_OFFSET
 from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import AuditEntry
 from chengyun.services.cases import (
     ReportCommand,
+    Reported,
     act,
     add_photos,
     report_case,
@@ -48,7 +51,13 @@ from chengyun.services.cases import (
     taxonomy_in_force,
 )
 from chengyun.services.points import record_citizen
-from chengyun.services.records import CaseFilter, CaseRecord, DuplicateKey, PhotoRecord
+from chengyun.services.records import (
+    CaseFilter,
+    CaseRecord,
+    CaseSummary,
+    DuplicateKey,
+    PhotoRecord,
+)
 
 router = APIRouter(tags=["cases 案件"])
 Reporter = Annotated[Principal | None, Depends(requires(Permission.CASES_REPORT))]
@@ -206,66 +215,86 @@ class CasePage(BaseModel):
 
 
 class _Names:
-    """Names for codes and numbers, loaded once per request."""
+    """Names for codes and numbers, gathered once per request."""
 
     def __init__(self, platform: Platform, taxonomy: Taxonomy, people: dict[str, Person]) -> None:
-        try:
-            territory: Territory | None = platform.territory_index.get().territory
-        except InvalidInput:
-            territory = None
-        self.grids = {g.code: g.name for g in territory.grids} if territory else {}
-        self.units = {u.code: u.name for u in territory.units} if territory else {}
-        self.areas = {a.code: a.name for a in territory.areas} if territory else {}
+        self.grids, self.units, self.areas = _territory_names(platform)
         self.taxonomy = taxonomy
         self.people = people
 
 
-def _deadlines(clocks: Clocks) -> dict[str, datetime]:
-    return {s.value: c.deadline.due_at for s, c in clocks.stages.items() if c.open}
+_TerritoryNames = tuple[dict[str, str], dict[str, str], dict[str, str]]
+#: The territory's names by code, kept with the index they were read from (a new index,
+#: after an import, gets its own); one slot, so the index it holds is never reused.
+_territory_names_of: tuple[object, _TerritoryNames] | None = None
 
 
-def render(record: CaseRecord, names: _Names) -> CaseOut:
-    case = record.case
+def _territory_names(platform: Platform) -> _TerritoryNames:
+    global _territory_names_of
+    try:
+        index = platform.territory_index.get()
+    except InvalidInput:
+        return {}, {}, {}
+    held = _territory_names_of
+    if held is not None and held[0] is index:
+        return held[1]
+    territory: Territory = index.territory
+    names = (
+        {g.code: g.name for g in territory.grids},
+        {u.code: u.name for u in territory.units},
+        {a.code: a.name for a in territory.areas},
+    )
+    _territory_names_of = (index, names)
+    return names
+
+
+def render(case: CaseSummary, names: _Names) -> CaseOut:
+    return CaseOut(**_fields(case, names))
+
+
+def _fields(case: CaseSummary, names: _Names) -> dict[str, Any]:
+    """``CaseOut``'s fields in its order, as plain values: for it, for ``CaseDetail``, and
+    as they are for the list (see ``list_cases``)."""
     rule = names.taxonomy.get(case.subclass)
     person = names.people.get(case.assignee) if case.assignee else None
-    return CaseOut(
-        id=record.id,
-        number=case.number,
-        status=case.status.value,
-        status_label=case.status.label,
-        kind=case.kind.value,
-        subclass={
+    return {
+        "id": case.id,
+        "number": case.number,
+        "status": case.status.value,
+        "status_label": case.status.label,
+        "kind": case.kind.value,
+        "subclass": {
             "code": case.subclass,
             "name_zh": rule.name_zh if rule else "",
             "name_en": rule.name_en if rule else "",
         },
-        channel=case.channel.value,
-        urgency=case.urgency.value,
-        light=record.light.value,
-        grid=Named(code=case.grid_code, name=names.grids.get(case.grid_code, ""))
+        "channel": case.channel.value,
+        "urgency": case.urgency.value,
+        "light": case.light.value,
+        "grid": {"code": case.grid_code, "name": names.grids.get(case.grid_code, "")}
         if case.grid_code
         else None,
-        unit=Named(code=case.unit_code, name=names.units.get(case.unit_code, ""))
+        "unit": {"code": case.unit_code, "name": names.units.get(case.unit_code, "")}
         if case.unit_code
         else None,
-        areas=[Named(code=a, name=names.areas.get(a, "")) for a in case.area_codes],
-        position={"lng": case.position[0], "lat": case.position[1]} if case.position else None,
-        address=record.address,
-        description=case.description,
-        reporter=case.reporter,
-        reported_at=case.reported_at,
-        assignee=PersonRef(number=case.assignee, name=person.name if person else "")
+        "areas": [{"code": a, "name": names.areas.get(a, "")} for a in case.area_codes],
+        "position": {"lng": case.position[0], "lat": case.position[1]} if case.position else None,
+        "address": case.address,
+        "description": case.description,
+        "reporter": case.reporter,
+        "reported_at": case.reported_at,
+        "assignee": {"number": case.assignee, "name": person.name if person else ""}
         if case.assignee
         else None,
-        unassigned=record.unassigned,
-        escalation_level=case.escalation_level.value,
-        pre_launch=case.pre_launch,
-        self_handled=case.self_handled,
-        deadlines=_deadlines(record.clocks),
-        version=case.version,
-        possible_duplicates=list(record.extra.get("possible_duplicates", [])),
-        dispatch_reason=str(record.extra.get("dispatch_reason", "")),
-    )
+        "unassigned": case.unassigned,
+        "escalation_level": case.escalation_level.value,
+        "pre_launch": case.pre_launch,
+        "self_handled": case.self_handled,
+        "deadlines": case.deadlines,
+        "version": case.version,
+        "possible_duplicates": list(case.possible_duplicates),
+        "dispatch_reason": case.dispatch_reason,
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -307,6 +336,11 @@ def view_of(record: CaseRecord) -> CaseView:
 def _visible(platform: Platform, principal: Principal, case_id: int) -> CaseRecord:
     with platform.uow() as uow:
         record = uow.cases.get(case_id)
+    return _seen(principal, case_id, record)
+
+
+def _seen(principal: Principal, case_id: int, record: CaseRecord | None) -> CaseRecord:
+    """The case, if there is one and ``principal`` may see it."""
     if record is None:
         raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
     if not sees_case(principal, view_of(record)):
@@ -334,11 +368,8 @@ def _visibility(principal: Principal) -> dict[str, Any]:
 
 
 def _detail(platform: Platform, case_id: int, principal: Principal) -> CaseDetail:
-    _visible(platform, principal, case_id)
     with platform.uow() as uow:
-        record = uow.cases.get(case_id)
-        if record is None:
-            raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+        record = _seen(principal, case_id, uow.cases.get(case_id))
         deliveries = uow.outbox.for_case(case_id)
         photos = uow.cases.photos(case_id)
         taxonomy = taxonomy_in_force(uow, platform.cases)
@@ -346,12 +377,16 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> CaseDetai
         allowed: list[str] = []
         if principal.person_number and principal.may(Permission.CASES_ACT):
             allowed = [a.value for a in allowed_actions(record.case, case_actor(principal))]
-    names = _Names(platform, taxonomy, {p.number: p for p in roster.people})
-    now = platform.clock.now()
-    base = render(record, names).model_dump()
+        # a read ends with COMMIT rather than the unit of work's ROLLBACK: on a ROLLBACK
+        # psycopg forgets the connection's prepared statements, and PostgreSQL parses and
+        # plans every query of the next request again (about half its time on a page)
+        uow.commit()
     case = record.case
+    people = {p.number: p for p in roster.people if p.number == case.assignee}
+    names = _Names(platform, taxonomy, people)
+    now = platform.clock.now()
     return CaseDetail(
-        **base,
+        **_fields(CaseSummary.of(record), names),
         timeline=[
             EventOut(
                 seq=e.seq,
@@ -473,6 +508,42 @@ async def _read_report(
     return report, uploads, request_hash(body_for_hash)
 
 
+def _take_report(
+    platform: Platform,
+    report: CaseIn,
+    command: ReportCommand,
+    idempotency_key: str | None,
+    body_hash: str,
+    audit: AuditEntry | None,
+) -> tuple[Reported, dict[str, Any]]:
+    """The case the report makes (or the stored one, for a key seen before) and the
+    answer's body."""
+    if report.citizen is not None and report.channel is Channel.CITIZEN_QR:
+        citizen = record_citizen(
+            platform.uow(),
+            platform.clock,
+            report.citizen.phone,
+            report.citizen.nickname,
+            report.citizen.party_member,
+        )
+        command = replace(command, extra={**command.extra, "citizen_id": citizen.id})
+    try:
+        result = report_case(
+            platform.uow(), platform.cases, command, idempotency_key, body_hash, audit
+        )
+    except DuplicateKey:
+        result = report_case(
+            platform.uow(), platform.cases, command, idempotency_key, body_hash, audit
+        )
+    taxonomy, assignee = result.taxonomy, result.assignee
+    if taxonomy is None:  # the key was seen: the stored case, named as things stand now
+        with platform.uow() as uow:
+            taxonomy = taxonomy_in_force(uow, platform.cases)
+            assignee = uow.forces.get(result.record.case.assignee or "")
+    names = _Names(platform, taxonomy, {assignee.number: assignee} if assignee else {})
+    return result, render(CaseSummary.of(result.record), names).model_dump(mode="json")
+
+
 @router.post(
     "/cases",
     status_code=201,
@@ -580,24 +651,11 @@ async def create_case(
             ],
         )
     warn_if_unknown(platform.calendar, (report.observed_at or platform.clock.now()).date())
-    if report.citizen is not None and report.channel is Channel.CITIZEN_QR:
-        citizen = record_citizen(
-            platform.uow(),
-            platform.clock,
-            report.citizen.phone,
-            report.citizen.nickname,
-            report.citizen.party_member,
-        )
-        command = replace(command, extra={**command.extra, "citizen_id": citizen.id})
-    try:
-        result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
-    except DuplicateKey:
-        result = report_case(platform.uow(), platform.cases, command, idempotency_key, body_hash)
-    with platform.uow() as uow:
-        taxonomy = taxonomy_in_force(uow, platform.cases)
-        assignee = uow.forces.get(result.record.case.assignee or "")
-    names = _Names(platform, taxonomy, {assignee.number: assignee} if assignee else {})
-    body = render(result.record, names).model_dump(mode="json")
+    # a new case's audit record is written in its transaction, not after it by the middleware
+    audit = entry_for(request.scope, 201)
+    result, body = _take_report(platform, report, command, idempotency_key, body_hash, audit)
+    if result.created:
+        written_with_change(request)
     return JSONResponse(
         body,
         status_code=201 if result.created else 200,
@@ -637,7 +695,7 @@ def list_cases(
     reported_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> CasePage:
+) -> Response:
     where = CaseFilter(
         status=tuple(status or ()),
         grid_code=grid,
@@ -656,12 +714,16 @@ def list_cases(
         **_visibility(signed_in(principal)),
     )
     with platform.read_uow() as uow:
-        total, records = uow.cases.search(where, limit, offset)
+        total, cases = uow.cases.summaries(where, limit, offset)
         taxonomy = taxonomy_in_force(uow, platform.cases)
-        roster = uow.forces.roster() if records else None
+        roster = uow.forces.roster() if cases else None
+        uow.commit()  # nothing written: see ``_detail``
     people = {p.number: p for p in roster.people} if roster else {}
     names = _Names(platform, taxonomy, people)
-    return CasePage(total=total, items=[render(r, names) for r in records])
+    # a ``CasePage`` made of plain values, serialised as FastAPI would serialise the model:
+    # building and validating 50 models a page cost more than reading the page
+    page = {"total": total, "items": [_fields(c, names) for c in cases]}
+    return Response(to_json(page), media_type="application/json")
 
 
 @router.get(

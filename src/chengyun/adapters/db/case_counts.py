@@ -1,0 +1,104 @@
+"""Case counts (案件计数) for the case list's ``total`` without counting every case: on
+PostgreSQL, triggers on ``cases`` add +1/−1 rows to ``case_counts`` by status, light,
+urgency and ``unassigned`` (migration 20261127_1320); here they are summed, and folded
+into one row per combination so that the sum stays short. SQLite keeps no counts."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from chengyun.adapters.db import tables as t
+from chengyun.domain.cases import OPEN_STATUSES
+
+#: Fold when there are more rows than this: about one per combination is the least there
+#: can be (13 statuses × 3 lights × 2 urgencies × 2); an idle platform is not rewritten.
+FOLD_ABOVE = 200
+#: After folding more rows than this (a bulk load, a restore, a worker that was down), fold
+#: once more so that the table shrinks back to a page or two.
+COMPACT_ABOVE = 5000
+
+_c = t.case_counts.c
+
+_FOLD = sa.text(
+    "WITH gone AS (DELETE FROM case_counts RETURNING status, light, urgency, unassigned, n) "
+    "INSERT INTO case_counts (status, light, urgency, unassigned, n) "
+    "SELECT status, light, urgency, unassigned, sum(n) FROM gone "
+    "GROUP BY status, light, urgency, unassigned HAVING sum(n) <> 0"
+)
+
+
+def kept(connection: Connection) -> bool:
+    """Whether this database keeps case counts (PostgreSQL)."""
+    return connection.dialect.name == "postgresql"
+
+
+#: The filters the counts can answer (``case_repository._filter``'s names).
+_COUNTED = frozenset({"status", "open", "urgency", "light", "unassigned"})
+_OPEN_WORDS: list[Any] = [sa.literal_column(f"'{s.value}'") for s in sorted(OPEN_STATUSES)]
+
+
+def counted(shape: tuple[tuple[Any, ...], ...]) -> sa.Select[Any] | None:
+    """The statement summing the counts of the cases a filter of ``shape`` selects (with
+    the filter's values), or ``None`` when it filters on anything else: then the cases
+    must be counted."""
+    if any(name not in _COUNTED for name, *_ in shape):
+        return None
+    return _summing(tuple(name for name, *_ in shape))
+
+
+@lru_cache(maxsize=64)
+def _summing(names: tuple[str, ...]) -> sa.Select[Any]:
+    conditions: list[Any] = []
+    for name in names:
+        if name == "status":  # an array: the same text whatever the number of statuses
+            statuses = sa.bindparam("status", type_=postgresql.ARRAY(sa.String))
+            conditions.append(_c.status == sa.any_(statuses))
+        elif name == "open":
+            conditions.append(_c.status.in_(_OPEN_WORDS))
+        else:
+            conditions.append(_c[name] == sa.bindparam(name))
+    return sa.select(sa.func.coalesce(sa.func.sum(_c.n), 0)).where(*conditions)
+
+
+def fold(engine: Engine, above: int = FOLD_ABOVE, compact_above: int = COMPACT_ABOVE) -> int:
+    """Fold the +1/−1 rows into one row per combination (none where they cancel out) when
+    there are more than ``above``, and vacuum the table; the number of rows folded. Safe
+    beside writers (they only add rows, which a fold never waits for) and beside another
+    fold (rows one fold deleted, the other skips)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    folded = _fold(engine, above)
+    if folded:
+        # the deleted rows stay in the table's pages, and every sum reads past them, until
+        # a vacuum: autovacuum may take a minute to come, this one takes a millisecond
+        _vacuum(engine)
+        if folded > compact_above:
+            # the fold wrote its rows at the table's end (the space it freed was not known
+            # yet); written again now they go to its start, and the vacuum cuts off the rest
+            _fold(engine, 0)
+            _vacuum(engine)
+    return folded
+
+
+def _fold(engine: Engine, above: int) -> int:
+    with engine.begin() as connection:
+        rows = int(
+            connection.execute(sa.select(sa.func.count()).select_from(t.case_counts)).scalar_one()
+        )
+        if rows <= above:
+            return 0
+        connection.execute(_FOLD)
+    return rows
+
+
+def _vacuum(engine: Engine) -> None:
+    # with its index cleaned even for a few dead rows (left to itself, vacuum skips that
+    # and keeps their line pointers, which stops it cutting off the empty end)
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) case_counts")
