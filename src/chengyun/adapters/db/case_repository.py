@@ -407,37 +407,33 @@ _LIST_ORDER = (t.cases.c.next_due_at.asc().nulls_last(), t.cases.c.id.desc())
 #: what the intake offered), not the fact columns. The state is read whole and parsed here:
 #: picking its parts out in SQL (``state #> '{clocks,stages}'`` …) parses the JSON once per
 #: part in PostgreSQL and cost three times as much.
-_SUMMARY_COLUMNS = (
-    *(
-        t.cases.c[name]
-        for name in (
-            "id",
-            "number",
-            "kind",
-            "subclass",
-            "channel",
-            "urgency",
-            "status",
-            "light",
-            "reported_at",
-            "reporter",
-            "description",
-            "address",
-            "grid_code",
-            "unit_code",
-            "area_codes",
-            "lng",
-            "lat",
-            "assignee",
-            "unassigned",
-            "escalation_level",
-            "pre_launch",
-            "self_handled",
-            "version",
-            "state",
-        )
-    ),
+_SUMMARY_NAMES = (
+    "id",
+    "number",
+    "kind",
+    "subclass",
+    "channel",
+    "urgency",
+    "status",
+    "light",
+    "reported_at",
+    "reporter",
+    "description",
+    "address",
+    "grid_code",
+    "unit_code",
+    "area_codes",
+    "lng",
+    "lat",
+    "assignee",
+    "unassigned",
+    "escalation_level",
+    "pre_launch",
+    "self_handled",
+    "version",
+    "state",
 )
+_SUMMARY_COLUMNS = tuple(t.cases.c[name] for name in _SUMMARY_NAMES)
 
 
 def _members(kind: type[E]) -> dict[str, E]:
@@ -522,36 +518,7 @@ def _summary(row: Any) -> CaseSummary:
 
 #: What ``_record`` reads of a case: its own columns and state, not the measures' facts.
 _RECORD_COLUMNS = tuple(
-    t.cases.c[name]
-    for name in (
-        "id",
-        "number",
-        "kind",
-        "subclass",
-        "channel",
-        "urgency",
-        "status",
-        "light",
-        "reported_at",
-        "reporter",
-        "description",
-        "address",
-        "grid_code",
-        "unit_code",
-        "area_codes",
-        "lng",
-        "lat",
-        "pre_launch",
-        "hazard",
-        "assignee",
-        "unassigned",
-        "escalation_level",
-        "self_handled",
-        "merged_into",
-        "next_due_at",
-        "version",
-        "state",
-    )
+    t.cases.c[name] for name in (*_SUMMARY_NAMES, "hazard", "merged_into", "next_due_at")
 )
 
 
