@@ -16,8 +16,9 @@ per second with as many clients (psycopg, one transaction per insert, ``BASELINE
 1 worker. Each run also reports the CPU time per case used by the server, PostgreSQL's
 backends and the load generator, and the CPU the rest of the machine used meanwhile.
 
-Targets: ≥ 500 cases/s with 2 workers, p99 < 100 ms, no errors, nothing lost or
-duplicated, < 250 MB resident per API process.
+Targets (the performance issue's, on this 2-core machine with the load generator on it):
+≥ 1,000 cases/s with 2 workers, p99 < 50 ms, no errors, nothing lost or duplicated,
+< 250 MB resident per API process.
 
 Quick trial without recording: ``python -m bench.intake --seconds 5 --repeats 1``.
 """
@@ -58,6 +59,9 @@ from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
 from bench.record import Figure, fmt, print_or_record
+
+TARGET = 1000.0
+P99_MS = 50.0
 
 #: Server for the scratch databases; override with CHENGYUN_BENCH_PG (a libpq URL).
 PG_SERVER = os.environ.get("CHENGYUN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -685,13 +689,19 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
     label = f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s"
     reference = "— (reference)"
     return [
-        Figure(f"{label}, 2 workers", "cases/s", rates, "≥ 500", statistics.median(rates) >= 500),
+        Figure(
+            f"{label}, 2 workers",
+            "cases/s",
+            rates,
+            f"≥ {TARGET:,.0f}",
+            statistics.median(rates) >= TARGET,
+        ),
         Figure(
             f"{label}, 2 workers: p99 latency",
             "ms",
             [r.p99_ms for r in two],
-            "< 100 ms",
-            statistics.median([r.p99_ms for r in two]) < 100,
+            f"< {P99_MS:.0f} ms",
+            statistics.median([r.p99_ms for r in two]) < P99_MS,
         ),
         Figure(
             f"{label}: errors (non-201 or no answer)",
