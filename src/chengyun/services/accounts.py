@@ -29,6 +29,7 @@ from chengyun.domain.errors import InvalidInput, NotFound, Problem, TooManyReque
 from chengyun.domain.forces import Assignment, Roster
 from chengyun.domain.forces import ScopeKind as AssignmentScope
 from chengyun.services.records import Account, ApiToken, NewAccount
+from chengyun.services.revision_cache import RevisionCache
 from chengyun.services.unit_of_work import UnitOfWork
 
 TOKEN_PREFIX = "cy_"
@@ -162,15 +163,6 @@ def _token_principal(
     return principal_of(account, token), token.expires_at
 
 
-@dataclass(frozen=True)
-class _Known:
-    principal: Principal
-    expires_at: datetime | None
-    revision: int
-    changed_here: int
-    loaded: float
-
-
 class TokenCache:
     """Whom bearer tokens speak for, remembered in this process so that a request does
     not read the token and its account again (令牌缓存).
@@ -193,46 +185,27 @@ class TokenCache:
         monotonic: Callable[[], float] = time.monotonic,
         size: int = 10_000,
     ) -> None:
-        self._revision = revision
-        self._changed_here = changed_here
-        self.check_seconds = check_seconds
-        self.keep_seconds = keep_seconds
-        self._monotonic = monotonic
-        self._size = size
-        self._known: dict[str, _Known] = {}
-        self._seen: tuple[int, float] | None = None  # the revision, when it was read
-
-    def _current_revision(self, moment: float) -> int:
-        if self._seen is None or moment - self._seen[1] >= self.check_seconds:
-            self._seen = (self._revision(), moment)
-        return self._seen[0]
+        self._cache: RevisionCache[tuple[Principal, datetime | None]] = RevisionCache(
+            revision, changed_here, check_seconds, keep_seconds, monotonic, size
+        )
 
     def principal(self, uow: UnitOfWork, clock: Clock, raw: str) -> Principal | None:
         """As ``principal_for_token``, from the cache when it still holds."""
         if not raw.startswith(TOKEN_PREFIX):
             return None
         key = token_hash(raw)
-        moment = self._monotonic()
-        revision = self._current_revision(moment)
-        here = self._changed_here()
-        known = self._known.get(key)
-        if (
-            known is not None
-            and known.revision == revision
-            and known.changed_here == here
-            and moment - known.loaded < self.keep_seconds
-        ):
-            if known.expires_at is None or clock.now() < known.expires_at:
-                return known.principal
-            del self._known[key]
+        known, stamp = self._cache.lookup(key)
+        if known is not None:
+            principal, expires_at = known
+            if expires_at is None or clock.now() < expires_at:
+                return principal
+            self._cache.drop(key)
             return None
         found = _token_principal(uow, clock, raw)
         if found is None:
-            self._known.pop(key, None)
+            self._cache.drop(key)
             return None
-        if len(self._known) >= self._size:
-            self._known.clear()
-        self._known[key] = _Known(found[0], found[1], revision, here, moment)
+        self._cache.put(key, found, stamp)
         return found[0]
 
 

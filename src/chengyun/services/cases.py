@@ -8,7 +8,7 @@ calendar, the locator, the shipped taxonomy and the intake policy.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -290,6 +290,12 @@ def _dispatch(
 # --- report ---------------------------------------------------------------------------------
 
 
+#: What a channel writes with the case it reports, in the case's transaction (the Open311
+#: request's row, the citizen): given the open unit of work and the command, the command
+#: to report (with the ids of what it wrote).
+WithCase = Callable[[UnitOfWork, ReportCommand], ReportCommand]
+
+
 def report_case(
     uow: UnitOfWork,
     env: CaseEnvironment,
@@ -297,10 +303,12 @@ def report_case(
     idempotency_key: str | None = None,
     body_hash: str = "",
     audit: AuditEntry | None = None,
+    with_case: WithCase | None = None,
 ) -> Reported:
     """A report from any channel becomes a case: placed, classified, timed and, by the
     intake policy, registered and dispatched — in one transaction, with ``audit``'s
-    record when the case is new (a seen key changes nothing, so records nothing).
+    record and ``with_case``'s writes when the case is new (a seen key changes nothing,
+    so records nothing).
 
     Nearly every key is new: it is stored with the case without being looked up first.
     Only when storing it clashes (a repeat), or when the report is refused (a repeat may
@@ -310,10 +318,10 @@ def report_case(
     key = (idempotency_key, body_hash)
     if idempotency_key:
         try:
-            return _report(uow, env, command, location, key, audit, look_up=False)
+            return _report(uow, env, command, location, key, audit, with_case, look_up=False)
         except (DuplicateKey, DomainError):
             pass
-    return _report(uow, env, command, location, key, audit, look_up=True)
+    return _report(uow, env, command, location, key, audit, with_case, look_up=True)
 
 
 def _report(
@@ -323,6 +331,7 @@ def _report(
     location: Location | None,
     key: tuple[str | None, str],
     audit: AuditEntry | None,
+    with_case: WithCase | None,
     *,
     look_up: bool,
 ) -> Reported:
@@ -347,6 +356,8 @@ def _report(
                 stored = uow.cases.get(case_id)
                 assert stored is not None
                 return Reported(stored, False)
+        if with_case is not None:
+            command = with_case(uow, command)
         _check_uploads(command)
         taxonomy = taxonomy_in_force(uow, env)
         rule = _rule(taxonomy, command.subclass)

@@ -5,8 +5,9 @@ api_key; the services from the taxonomy; submit a request, which becomes a case 
 A request is a case reported on the channel its application is bound to (``citizen_qr``
 unless registered otherwise). Its ``service_request_id`` is the case number; its token is
 stored with the application and the client's ``Idempotency-Key``, and reaches the case
-through the core idempotency key ``open311:<token>`` that ``report_case`` writes in the
-case's own transaction.
+through the core idempotency key ``open311:<token>``. The request's record, the citizen's
+and the audit record are all written in the case's own transaction (``report_case``'s
+``with_case``): a request exists exactly when its case does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,17 +44,20 @@ from chengyun.domain.points import normalise_phone
 from chengyun.domain.sla import deadline_for, stage_limit
 from chengyun.domain.taxonomy import CaseKind, Stage, Subclass, Taxonomy
 from chengyun.domain.working_time import WorkingCalendar, as_china_time
+from chengyun.services.accounts import AuditEntry
 from chengyun.services.cases import (
     CaseEnvironment,
     ReportCommand,
+    Reported,
     report_case,
     request_hash,
     taxonomy_in_force,
 )
 from chengyun.services.gazetteer import resolve_address
 from chengyun.services.open311_records import CASE_KEY_PREFIX, Application, Intake, RequestQuery
-from chengyun.services.points import record_citizen
+from chengyun.services.points import citizen_in
 from chengyun.services.records import CaseRecord, DuplicateKey, PhotoRecord
+from chengyun.services.revision_cache import RevisionCache
 from chengyun.services.unit_of_work import UnitOfWork
 
 KEY_PREFIX = "o311_"
@@ -156,17 +161,20 @@ def revoke_application(uow: UnitOfWork, clock: Clock, name: str, actor: str = "c
     return revoked
 
 
-def resolve_api_key(uow: UnitOfWork, clock: Clock, raw: str | None) -> Application:
-    """The application an api_key belongs to; ``Forbidden`` (403) when it is missing,
-    unknown or revoked."""
+def _given_key(raw: str | None) -> str:
+    """The api_key's hash, as stored; ``Forbidden`` when there is none."""
     if not raw or not raw.strip():
         raise Forbidden(
             "缺少 api_key / api_key was not provided",
             [Problem(("api_key",), "register an application: chengyun apps add NAME", "api_key")],
         )
+    return key_hash(raw.strip())
+
+
+def _application_of(uow: UnitOfWork, clock: Clock, digest: str) -> Application:
     now = clock.now()
     with uow:
-        found = uow.open311.application_by_key(key_hash(raw.strip()))
+        found = uow.open311.application_by_key(digest)
         if found is None or found.revoked_at is not None:
             raise Forbidden(
                 "api_key 无效或已吊销 / api_key is invalid or revoked",
@@ -176,6 +184,48 @@ def resolve_api_key(uow: UnitOfWork, clock: Clock, raw: str | None) -> Applicati
             uow.open311.touch(found.id, now)
             uow.commit()
     return found
+
+
+def resolve_api_key(uow: UnitOfWork, clock: Clock, raw: str | None) -> Application:
+    """The application an api_key belongs to; ``Forbidden`` (403) when it is missing,
+    unknown or revoked."""
+    return _application_of(uow, clock, _given_key(raw))
+
+
+class ApplicationCache:
+    """Which application an api_key belongs to, remembered in this process so that a
+    request does not read the application again (应用密钥缓存); as ``TokenCache`` does
+    for bearer tokens, with the same guarantees.
+
+    An entry is used for at most ``keep_seconds`` and only while the applications'
+    revision counter, which a revocation bumps in its transaction, is unchanged: this
+    process's own revocations drop the cache at once (``changed_here``); another
+    process's are seen when the counter is read again, at most ``check_seconds`` later.
+    Missing, unknown or revoked keys are never remembered. Keyed by the key's SHA-256."""
+
+    def __init__(
+        self,
+        revision: Callable[[], int],
+        changed_here: Callable[[], int],
+        check_seconds: float = 1.0,
+        keep_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        size: int = 1_000,
+    ) -> None:
+        self._cache: RevisionCache[Application] = RevisionCache(
+            revision, changed_here, check_seconds, keep_seconds, monotonic, size
+        )
+
+    def application(self, uow: UnitOfWork, clock: Clock, raw: str | None) -> Application:
+        """As ``resolve_api_key``, from the cache when it still holds."""
+        digest = _given_key(raw)
+        known, stamp = self._cache.lookup(digest)
+        if known is not None:
+            return known
+        self._cache.drop(digest)
+        found = _application_of(uow, clock, digest)
+        self._cache.put(digest, found, stamp)
+        return found
 
 
 # --- services --------------------------------------------------------------------------------
@@ -443,10 +493,14 @@ def submit_request(
     env: CaseEnvironment,
     submission: Submission,
     client_key: str | None = None,
+    audit: AuditEntry | None = None,
+    applications: ApplicationCache | None = None,
 ) -> Submitted:
     """POST requests: check the api_key, the service, the position and the attributes,
-    then report the case on the application's channel. Sent again with the same api_key
-    and ``Idempotency-Key`` it answers with the same request (``created`` false)."""
+    then report the case on the application's channel — the request's record, the
+    citizen's and ``audit``'s written in the case's own transaction. Sent again with the
+    same api_key and ``Idempotency-Key`` it answers with the same request (``created``
+    false). ``applications`` remembers api_keys (else each is read)."""
     code = _text(submission.service_code).upper()
     if not code:
         raise _invalid(
@@ -455,7 +509,10 @@ def submit_request(
             "see services.json",
             "missing",
         )
-    application = resolve_api_key(uow, env.clock, submission.api_key)
+    if applications is not None:
+        application = applications.application(uow, env.clock, submission.api_key)
+    else:
+        application = resolve_api_key(uow, env.clock, submission.api_key)
     with uow:
         rule = taxonomy_in_force(uow, env).get(code)
     if rule is None:
@@ -492,14 +549,7 @@ def submit_request(
             ensure_ascii=False,
         ).encode()
     )
-    intake, fresh = _take_in(uow, env.clock, application, client, body_hash, media_url)
-    extra: dict[str, Any] = {
-        "crs_in": "wgs84",
-        "position_in": [lng, lat],
-        "open311": {"application": application.name, "token": intake.token},
-    }
-    if media_url:
-        extra["open311"]["media_url"] = media_url
+    extra: dict[str, Any] = {"crs_in": "wgs84", "position_in": [lng, lat]}
     command = ReportCommand(
         channel=channel,
         subclass=rule.code,
@@ -513,25 +563,78 @@ def submit_request(
         uploads=(submission.media,) if submission.media else (),
         extra=extra,
     )
-    try:
-        if phone is not None and channel is Channel.CITIZEN_QR:
-            citizen = record_citizen(uow, env.clock, phone, _nickname(submission))
-            command = replace(command, extra={**extra, "citizen_id": citizen.id})
-        key = CASE_KEY_PREFIX + intake.token
+    citizen = (phone, _nickname(submission)) if phone and channel is Channel.CITIZEN_QR else None
+    intake = Intake(
+        secrets.token_urlsafe(18), application.id, client, body_hash, media_url, env.clock.now()
+    )
+    take = _Take(env.clock, application.name, command, body_hash, media_url, citizen, audit)
+    for _ in range(2):
         try:
-            result = report_case(uow, env, command, key, body_hash)
-        except DuplicateKey:  # the same request, sent twice at once: the other one won
-            result = report_case(uow, env, command, key, body_hash)
-    except BaseException:
-        if fresh:
-            _forget(uow, intake.token)
-        raise
+            result = take.report(uow, env, intake, fresh=True)
+            break
+        except DuplicateKey:  # the application used this Idempotency-Key before
+            if client is None:
+                raise
+            with uow:
+                seen = uow.open311.intake_by_client_key(application.id, client)
+            if seen is not None:  # else the request that held the key was undone: take it
+                intake = _reused(seen, body_hash)
+                result = take.report(uow, env, intake, fresh=False)
+                break
+    else:
+        raise Conflict(
+            "同一幂等键的请求正在处理 / a request with this Idempotency-Key is being taken in",
+            [Problem(("header", "Idempotency-Key"), "send it again shortly", "busy")],
+        )
     notice = None
     if result.record.case.status is CaseStatus.REPORTED:
         notice = Words(
             "已收到，待城运中心立案", "Received: the command centre will register it shortly"
         )
     return Submitted(result.record.case.number, intake.token, result.created, notice)
+
+
+@dataclass(frozen=True)
+class _Take:
+    """A checked request, reported as the case of one intake record (a new one, or the
+    one stored for its Idempotency-Key)."""
+
+    clock: Clock
+    application: str
+    command: ReportCommand
+    body_hash: str
+    media_url: str
+    citizen: tuple[str, str | None] | None
+    audit: AuditEntry | None
+
+    def report(
+        self, uow: UnitOfWork, env: CaseEnvironment, intake: Intake, fresh: bool
+    ) -> Reported:
+        """The case of ``intake``: with a ``fresh`` intake, its record is written in the
+        case's transaction (``DuplicateKey`` when its Idempotency-Key was used); a stored
+        one's case is found by its key (or made, when it never was)."""
+        details: dict[str, Any] = {"application": self.application, "token": intake.token}
+        if self.media_url:
+            details["media_url"] = self.media_url
+        command = replace(self.command, extra={**self.command.extra, "open311": details})
+
+        def with_case(uow: UnitOfWork, command: ReportCommand) -> ReportCommand:
+            if fresh:
+                uow.open311.add_intake(intake)
+            if self.citizen is None:
+                return command
+            found = citizen_in(uow, self.clock, *self.citizen)
+            return replace(command, extra={**command.extra, "citizen_id": found.id})
+
+        return report_case(
+            uow,
+            env,
+            command,
+            CASE_KEY_PREFIX + intake.token,
+            self.body_hash,
+            self.audit,
+            with_case,
+        )
 
 
 def _reused(seen: Intake, body_hash: str) -> Intake:
@@ -542,46 +645,6 @@ def _reused(seen: Intake, body_hash: str) -> Intake:
             [Problem(("header", "Idempotency-Key"), "use a new key for a new request", "reused")],
         )
     return seen
-
-
-def _take_in(
-    uow: UnitOfWork,
-    clock: Clock,
-    application: Application,
-    client_key: str | None,
-    body_hash: str,
-    media_url: str,
-) -> tuple[Intake, bool]:
-    """The request's intake record: the one stored for this client key, or a new one
-    (``True``)."""
-    if client_key:
-        with uow:
-            seen = uow.open311.intake_by_client_key(application.id, client_key)
-        if seen is not None:
-            return _reused(seen, body_hash), False
-    intake = Intake(
-        secrets.token_urlsafe(18), application.id, client_key, body_hash, media_url, clock.now()
-    )
-    try:
-        with uow:
-            uow.open311.add_intake(intake)
-            uow.commit()
-    except DuplicateKey:
-        assert client_key is not None
-        with uow:
-            seen = uow.open311.intake_by_client_key(application.id, client_key)
-        if seen is None:
-            raise
-        return _reused(seen, body_hash), False
-    return intake, True
-
-
-def _forget(uow: UnitOfWork, token: str) -> None:
-    """Undo the intake record of a request that did not become a case."""
-    with uow:
-        if uow.open311.case_id(token) is None:
-            uow.open311.remove_intake(token)
-            uow.commit()
 
 
 # --- reading ---------------------------------------------------------------------------------

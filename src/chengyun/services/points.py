@@ -67,14 +67,28 @@ def record_citizen(
 ) -> Citizen:
     """Create or update the citizen with this mobile number (``None`` keeps what is
     stored). Only the hash and a masked copy of the number are kept."""
-    number = rules.normalise_phone(phone)
-    cleaned = _nickname(nickname)
     with uow:
-        citizen = uow.points.save_citizen(
-            _hash(uow, clock, number), mask_phone(number), cleaned, party_member, clock.now()
-        )
+        citizen = citizen_in(uow, clock, phone, nickname, party_member)
         uow.commit()
     return citizen
+
+
+def citizen_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    phone: str,
+    nickname: str | None = None,
+    party_member: bool | None = None,
+) -> Citizen:
+    """``record_citizen`` inside ``uow``'s open transaction (the report's own)."""
+    number = rules.normalise_phone(phone)
+    return uow.points.save_citizen(
+        _hash(uow, clock, number),
+        mask_phone(number),
+        _nickname(nickname),
+        party_member,
+        clock.now(),
+    )
 
 
 def _policy(uow: UnitOfWork) -> PointsPolicy:

@@ -12,11 +12,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.read_cache import bump, current
 from chengyun.adapters.db.tables_open311 import open311_applications, open311_requests
 from chengyun.services.open311_records import CASE_KEY_PREFIX, Application, Intake, RequestQuery
 from chengyun.services.records import DuplicateKey
 
 _apps = open311_applications.c
+#: The revision counter a revocation bumps: api_keys remembered per process are checked
+#: against it (see ``services.open311.ApplicationCache``).
+APPLICATIONS = "open311_applications"
 _requests = open311_requests.c
 _keys = t.idempotency_keys.c
 _cases = t.cases.c
@@ -80,6 +84,11 @@ class SqlOpen311Repository:
             .where(_apps.id == application_id, _apps.revoked_at.is_(None))
             .values(revoked_at=at)
         )
+        bump(self.connection, APPLICATIONS)
+
+    def revision(self) -> int:
+        """The applications' revision counter (see ``APPLICATIONS``)."""
+        return current(self.connection, APPLICATIONS)
 
     def touch(self, application_id: int, at: datetime) -> None:
         self.connection.execute(

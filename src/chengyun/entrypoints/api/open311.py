@@ -27,8 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from chengyun.adapters import open311_format as fmt
+from chengyun.adapters.db.open311_repository import APPLICATIONS
+from chengyun.adapters.db.read_cache import changed_here
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import DomainError, InvalidInput, NotFound, Problem
+from chengyun.entrypoints.api.audit_trail import entry_for, written_with_change
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.security import requires
@@ -240,6 +243,21 @@ def service_definition(
     return _answer(request, fmt.service_definition(rule, attributes, lang), lang=lang)
 
 
+def _applications(request: Request, platform: Platform) -> open311.ApplicationCache:
+    """The app's cache of which application an api_key belongs to (made on first use)."""
+    state = request.app.state
+    cache: open311.ApplicationCache | None = getattr(state, "open311_applications", None)
+    if cache is None:
+
+        def revision() -> int:
+            with platform.uow() as uow:
+                return uow.open311.revision()
+
+        cache = open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS))
+        state.open311_applications = cache
+    return cache
+
+
 def _bad(name: str, message: str, hint: str) -> InvalidInput:
     return InvalidInput(message, [Problem((name,), hint, "invalid")])
 
@@ -374,13 +392,18 @@ async def create_request(
         phone=texts["phone"],
         media=media,
     )
+    # a new request's audit record is written in its transaction, not after it by the middleware
     submitted = await run_in_threadpool(
         open311.submit_request,
         platform.uow(),
         platform.cases,
         submission,
         request.headers.get("idempotency-key"),
+        entry_for(request.scope, 201),
+        _applications(request, platform),
     )
+    if submitted.created:
+        written_with_change(request)
     lang = _lang(request)
     return _answer(
         request,

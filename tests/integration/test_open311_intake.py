@@ -1,0 +1,155 @@
+"""What the Open311 intake speed-ups must not change: a new request is one transaction
+holding its request record, its citizen and its audit record; a repeat is answered and
+audited as before; api_keys remembered per process
+still stop working when revoked, here at once and elsewhere within a second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.open311_repository import APPLICATIONS
+from chengyun.adapters.db.read_cache import changed_here
+from chengyun.adapters.db.tables_open311 import open311_requests
+from chengyun.domain.errors import Forbidden
+from chengyun.entrypoints.platform import Platform
+from chengyun.services import open311
+from tests.factories import CENTRE
+
+KEY = "demo-open311-key"
+PATH = "/open311/v2/requests.json"
+ACTION = "POST /open311/v2/requests.{format}"
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fields(**changes: str) -> dict[str, str]:
+    return {
+        "api_key": KEY,
+        "service_code": "E0102",
+        "lat": str(CENTRE[1]),
+        "long": str(CENTRE[0]),
+        "description": "人行道上有暴露垃圾 / exposed rubbish on the pavement",
+        **changes,
+    }
+
+
+def _audit(platform: Platform) -> list[tuple[str, str, str, Any]]:
+    with platform.engine.connect() as c:
+        rows = c.execute(
+            sa.select(
+                t.audit_log.c.actor,
+                t.audit_log.c.action,
+                t.audit_log.c.target,
+                t.audit_log.c.details,
+            ).order_by(t.audit_log.c.id)
+        ).all()
+    return [(r.actor, r.action, r.target, r.details) for r in rows]
+
+
+def _count(platform: Platform, table: sa.Table) -> int:
+    with platform.engine.connect() as c:
+        return int(c.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def _commits(platform: Platform) -> list[str]:
+    seen: list[str] = []
+    sa.event.listen(platform.engine, "commit", lambda *_: seen.append("commit"))
+    return seen
+
+
+def test_a_new_request_is_one_transaction_with_its_citizen_and_audit_record(
+    anonymous: TestClient, demo: Platform
+) -> None:
+    warm = anonymous.post(PATH, data=_fields(), headers={"Idempotency-Key": "w-1"})
+    assert warm.status_code == 201, warm.text  # the api_key is read (and touched) once
+    before = len(_audit(demo))
+    commits = _commits(demo)
+    made = anonymous.post(
+        PATH,
+        data=_fields(phone="13912345678", first_name="伟", last_name="张"),
+        headers={"Idempotency-Key": "n-1"},
+    )
+    assert made.status_code == 201, made.text
+    assert commits == ["commit"]
+    assert _audit(demo)[before:] == [("anonymous", ACTION, PATH, {"status": 201})]
+    number = made.json()[0]["service_request_id"]
+    with demo.uow() as uow:
+        stored = uow.cases.get_by_number(number)
+        assert stored is not None
+        citizen = uow.points.citizen(stored.extra["citizen_id"])
+        assert uow.open311.token_of_case(stored.id) == made.json()[0]["token"]
+    assert citizen is not None and citizen.nickname == "张伟"
+
+
+def test_a_repeat_is_answered_and_audited_as_before(anonymous: TestClient, demo: Platform) -> None:
+    headers = {"Idempotency-Key": "repeat-1"}
+    first = anonymous.post(PATH, data=_fields(), headers=headers)
+    assert first.status_code == 201, first.text
+    before = len(_audit(demo))
+    again = anonymous.post(PATH, data=_fields(), headers=headers)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other = anonymous.post(PATH, data=_fields(description="另一件事 / other"), headers=headers)
+    assert other.status_code == 409 and other.json()[0]["code"] == 409
+    assert _audit(demo)[before:] == [("anonymous", ACTION, PATH, {"status": 200})]
+    assert _count(demo, open311_requests) == 1 and _count(demo, t.cases) == 1
+
+
+def _revision(platform: Platform) -> int:
+    with platform.uow() as uow:
+        return uow.open311.revision()
+
+
+def test_an_api_key_is_read_once_and_another_process_revoking_it_is_seen_within_a_second(
+    demo: Platform,
+) -> None:
+    raw, _ = open311.register_application(demo.uow(), demo.clock, "缓存测试")
+    ticks = Ticks()
+    elsewhere = 0  # changes this "process" made itself: none, the revocation is another's
+    cache = open311.ApplicationCache(lambda: _revision(demo), lambda: elsewhere, monotonic=ticks)
+    first = cache.application(demo.uow(), demo.clock, raw)
+    assert first.name == "缓存测试"
+    seen: list[str] = []
+    sa.event.listen(demo.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
+    ticks.now += 0.5
+    assert cache.application(demo.uow(), demo.clock, raw) is first
+    assert seen == []  # no statement at all: served from the cache
+
+    with demo.uow() as uow:  # another process revokes the key
+        uow.open311.revoke(first.id, demo.clock.now())
+        uow.commit()
+    ticks.now += 0.4  # within the period the revision is not read again
+    assert cache.application(demo.uow(), demo.clock, raw) is first
+    ticks.now += 0.6
+    for _ in range(2):  # refused, and never remembered
+        with pytest.raises(Forbidden) as refused:
+            cache.application(demo.uow(), demo.clock, raw)
+        assert refused.value.problems[0].location == ("api_key",)
+
+
+def test_a_key_revoked_in_this_process_is_refused_at_once(demo: Platform) -> None:
+    raw, _ = open311.register_application(demo.uow(), demo.clock, "本进程吊销")
+    cache = open311.ApplicationCache(
+        lambda: _revision(demo), lambda: changed_here(APPLICATIONS), monotonic=Ticks()
+    )
+    assert cache.application(demo.uow(), demo.clock, raw).name == "本进程吊销"
+    open311.revoke_application(demo.uow(), demo.clock, "本进程吊销")
+    # the same tick: the counter is not read again, yet this process's change is seen
+    with pytest.raises(Forbidden):
+        cache.application(demo.uow(), demo.clock, raw)
+    for missing in (None, "  "):
+        with pytest.raises(Forbidden, match="api_key"):
+            cache.application(demo.uow(), demo.clock, missing)
