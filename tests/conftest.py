@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -59,6 +60,24 @@ def _pg_admin() -> Engine:
     return engine
 
 
+@contextmanager
+def empty_postgresql(prefix: str = "chengyun_test") -> Iterator[Engine]:
+    """A new, empty PostgreSQL database under a random name, dropped afterwards (skips, or
+    fails under CI, when no server answers)."""
+    admin = _pg_admin()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(sa.make_url(PG_URL).set(database=name).render_as_string(False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -71,19 +90,9 @@ def engine(
         yield engine
         engine.dispose()
         return
-    admin = _pg_admin()
-    name = f"chengyun_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(sa.make_url(PG_URL).set(database=name).render_as_string(False))
-    try:
+    with empty_postgresql() as engine:
         upgrade(engine)
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

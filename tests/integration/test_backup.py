@@ -32,7 +32,7 @@ from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.cli import app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import issue_token, verify_audit
-from tests.conftest import PG_URL
+from tests.conftest import empty_postgresql
 from tests.factories import COMMANDER, OPERATOR, do, files, patrol_member, png, report, submit
 
 runner = CliRunner()
@@ -72,28 +72,10 @@ def fresh_database(kind: str, where: Path, revision: str | None = "head") -> Ite
         finally:
             engine.dispose()
         return
-    admin = sa.create_engine(
-        PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server at {PG_URL}")
-    name = f"chengyun_restore_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(sa.make_url(PG_URL).set(database=name).render_as_string(False))
-    try:
+    with empty_postgresql("chengyun_restore") as engine:
         if revision:
             upgrade(engine, revision)
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

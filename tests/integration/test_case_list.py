@@ -4,7 +4,6 @@ change and a fold), equal deadlines newest first."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Engine
 from chengyun.adapters.backup import create_backup, restore_backup
 from chengyun.adapters.db import case_counts
 from chengyun.adapters.db import tables as t
-from chengyun.adapters.db.engine import alembic_config, make_engine, upgrade
+from chengyun.adapters.db.engine import alembic_config, upgrade
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.demo.loader import load_demo
@@ -26,6 +25,7 @@ from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import sweep
 from chengyun.services.records import CaseFilter, CaseSummary
+from tests.conftest import empty_postgresql
 from tests.factories import CENTRE, COMMANDER, do, patrol_member, report, submit
 from tests.integration.test_clocks_and_escalation import new_case
 
@@ -234,18 +234,8 @@ def scratch(engine: Engine) -> Iterator[Engine]:
     """An empty PostgreSQL database beside the session's one."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the case counts are kept on PostgreSQL only")
-    admin = sa.create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"chengyun_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    database = make_engine(engine.url.set(database=name).render_as_string(False))
-    try:
+    with empty_postgresql() as database:
         yield database
-    finally:
-        database.dispose()
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _indexes(engine: Engine) -> set[str]:

@@ -9,7 +9,6 @@ The session's database is shared, so each test works in months of its own.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from typer.testing import CliRunner
 
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.account_repository import SqlAuditRepository
-from chengyun.adapters.db.engine import alembic_config, make_engine, upgrade
+from chengyun.adapters.db.engine import alembic_config, upgrade
 from chengyun.adapters.db.partitions import (
     Month,
     coming_months,
@@ -41,6 +40,7 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.worker import PartitionUpkeep, run_once
 from chengyun.services.accounts import audit, verify_audit
 from chengyun.services.delivery import RecordingSender
+from tests.conftest import empty_postgresql
 from tests.factories import patrol_member
 from tests.integration.test_clocks_and_escalation import new_case
 
@@ -254,18 +254,8 @@ def test_cli_lists_the_partitions_with_their_rows(
 def scratch(engine: Engine) -> Iterator[Engine]:
     """An empty PostgreSQL database beside the session's one."""
     _postgresql_only(engine)
-    admin = sa.create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"chengyun_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    database = make_engine(engine.url.set(database=name).render_as_string(False))
-    try:
+    with empty_postgresql() as database:
         yield database
-    finally:
-        database.dispose()
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _downgrade(engine: Engine, revision: str) -> None:
