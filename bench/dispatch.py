@@ -18,6 +18,19 @@ for update, the roster, the candidates' open cases, the decision, the event, the
 the commit. Decisions/s, wall and CPU ms per decision (this process and PostgreSQL's
 backends).
 
+Baselines, each measured in the same run and alternately with what it is compared with
+(one baseline run after each run), so that the ratios survive a noisy machine:
+
+- *domain*: a fixed pure-Python calibration of the decision's shape and no domain code
+  — for each of the same random cases, one scan over the demo roster's assignments as
+  plain tuples (number, shift, grid), keeping those of the case's shift on its grid or
+  on none, and the one with the fewest open cases by a ``(open cases, number)`` key: what
+  choosing among the roster cannot go below. µs per case; ratio decision µs / baseline µs.
+- *service*: PostgreSQL's own single-row insert transactions per second on one
+  connection (``bench.intake.baseline_once`` with one client, ``BASELINE_S`` seconds, in
+  a scratch database of its own) — a dispatch is one such transaction and more; ratio
+  dispatches/s / inserts/s.
+
 Targets:
 
 - domain decision < 100 µs. The intake target (500 cases/s on the two cores of the
@@ -45,7 +58,7 @@ from datetime import timedelta
 
 from shapely.geometry import shape
 
-from bench.intake import BackendCpu, _positions, fresh_database, sqlalchemy_url
+from bench.intake import BackendCpu, _positions, baseline_once, fresh_database, sqlalchemy_url
 from bench.record import Figure, fmt, print_or_record
 from bench.sweep import REPORTED
 from chengyun.adapters.calendar import china_calendar
@@ -70,6 +83,8 @@ STREET_SHARE = 0.5
 OWNER_SHARE = 0.2
 MAX_OPEN = 30
 WARM_UP = 50
+#: Seconds of the service baseline (single-row inserts on one connection) a run.
+BASELINE_S = 3.0
 
 
 # --- the domain decision -------------------------------------------------------------------
@@ -121,6 +136,26 @@ def decisions_once(
         )
         queued += decision.assignee is None
     return time.perf_counter() - start, queued
+
+
+def calibration_once(
+    roster: Roster, cases: list[DecisionCase], rng: random.Random
+) -> tuple[float, int]:
+    """Seconds for the domain baseline over ``cases``, and how many found no one: per
+    case, one scan of the roster's assignments as plain tuples and the minimum by a
+    ``(open cases, number)`` key, no domain code."""
+    rows = [(a.number, a.shift.value, a.grid_code) for a in roster.assignments]
+    open_cases = {p.number: rng.randrange(MAX_OPEN) for p in roster.people}
+    asked = [(c.shift.value, c.place.grid_code) for c in cases]
+    empty = 0
+    start = time.perf_counter()
+    for shift, grid in asked:
+        found = [n for n, s, g in rows if s == shift and (g is None or g == grid)]
+        if found:
+            min(found, key=lambda n: (open_cases[n], n))
+        else:
+            empty += 1
+    return time.perf_counter() - start, empty
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -178,8 +213,10 @@ def dispatch_once(platform: Platform, database: str, operator: str, ids: list[in
     )
 
 
-def service_runs(repeats: int, cases: int) -> list[ServiceRun]:
+def service_runs(repeats: int, cases: int) -> tuple[list[ServiceRun], list[float]]:
+    """The service runs and, after each, the baseline's single-row inserts/s."""
     runs: list[ServiceRun] = []
+    baseline: list[float] = []
     with fresh_database() as database:
         clock = DrivenClock(REPORTED)
         settings = Settings(
@@ -209,9 +246,15 @@ def service_runs(repeats: int, cases: int) -> list[ServiceRun]:
                     f"per dispatch; {r.queued} of {len(part)} found no one on duty",
                     flush=True,
                 )
+                baseline.append(baseline_once(BASELINE_S, 1))
+                print(
+                    f"  baseline: {fmt(baseline[-1])} single-row insert transactions/s "
+                    f"(one connection); dispatch/baseline {r.rate / baseline[-1]:.3f}",
+                    flush=True,
+                )
         finally:
             platform.engine.dispose()
-    return runs
+    return runs, baseline
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -225,17 +268,24 @@ def run(repeats: int = 3, cases: int = 500, decisions: int = DECISIONS) -> list[
     rng = random.Random(1)
     sample = decision_cases(territory, decisions, rng)
     decisions_once(roster, sample[:1000], rng)  # warm-up
+    calibration_rng = random.Random(2)  # its own, so the decisions see what they saw before
+    calibration_once(roster, sample[:1000], calibration_rng)
     micro: list[float] = []
+    calibration: list[float] = []
     for i in range(max(repeats, 3)):
         seconds, queued = decisions_once(roster, sample, rng)
         micro.append(seconds * 1e6 / len(sample))
+        bare, _ = calibration_once(roster, sample, calibration_rng)
+        calibration.append(bare * 1e6 / len(sample))
         print(
             f"  domain run {i + 1}: {fmt(len(sample) / seconds)} decisions/s, "
             f"{micro[-1]:.1f} µs a decision; {queued} of {len(sample)} found no one on duty "
-            f"(roster: {len(roster.people)} people, {len(roster.assignments)} assignments)",
+            f"(roster: {len(roster.people)} people, {len(roster.assignments)} assignments); "
+            f"baseline {calibration[-1]:.1f} µs a case, decision/baseline "
+            f"{micro[-1] / calibration[-1]:.2f}",
             flush=True,
         )
-    service = service_runs(repeats, cases)
+    service, inserts = service_runs(repeats, cases)
     rates = [r.rate for r in service]
     what = f"demo roster, {len(sample):,} random cases a run"
     label = f"dispatch through the service on PostgreSQL, one connection, {cases} cases a run"
@@ -256,6 +306,21 @@ def run(repeats: int = 3, cases: int = 500, decisions: int = DECISIONS) -> list[
             statistics.median(micro) < DECISION_TARGET_US,
         ),
         Figure(
+            f"baseline: a scan of the demo roster's assignments as tuples and the minimum "
+            f"by (open cases, number), pure Python, {what}",
+            "µs",
+            calibration,
+            reference,
+            True,
+        ),
+        Figure(
+            "dispatch decision (domain) / baseline",
+            "×",
+            [m / c for m, c in zip(micro, calibration, strict=True)],
+            reference,
+            True,
+        ),
+        Figure(
             label,
             "decisions/s",
             rates,
@@ -273,6 +338,21 @@ def run(repeats: int = 3, cases: int = 500, decisions: int = DECISIONS) -> list[
             f"{label}: CPU per decision, PostgreSQL's backends",
             "ms",
             [r.postgres_ms for r in service],
+            reference,
+            True,
+        ),
+        Figure(
+            f"baseline: PostgreSQL single-row insert transactions, one connection, "
+            f"{fmt(BASELINE_S)} s",
+            "inserts/s",
+            inserts,
+            reference,
+            True,
+        ),
+        Figure(
+            "dispatch through the service / baseline",
+            "×",
+            [r / b for r, b in zip(rates, inserts, strict=True)],
             reference,
             True,
         ),

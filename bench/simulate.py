@@ -4,6 +4,13 @@ runs it — territory, incidents, the discrete-event run, the workbook and the c
 Target: under 60 s. The CPU time of the process is shown too, because on a shared small
 machine the wall-clock time includes what the other processes took.
 
+The baseline, in the same process right before each run: a fixed pure-Python
+calibration of the simulation's own kind, with no platform code — a SimPy environment
+with 2,000 processes, each waiting 300 timeouts of fixed, staggered lengths (about
+1–2 s on the reference machine). Printed and
+recorded: its seconds and, per run, the simulation's wall-clock seconds over the
+baseline's (``… / baseline``), which survives a noisy machine better than the seconds.
+
 Quick trial without recording: ``python -m bench.simulate --days 5 --repeats 1``.
 """
 
@@ -15,9 +22,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.record import Figure, fmt
+import simpy
+
+from bench.record import Figure, fmt, print_or_record
 
 TARGET_S = 60.0
+CALIBRATION_PROCESSES = 2_000
+CALIBRATION_STEPS = 300
+
+
+def calibration() -> float:
+    """Wall seconds of the baseline: ``CALIBRATION_PROCESSES`` SimPy processes, each
+    waiting ``CALIBRATION_STEPS`` timeouts (fixed lengths, staggered between processes)."""
+
+    def worker(env: simpy.Environment, k: int) -> simpy.events.ProcessGenerator:
+        for step in range(CALIBRATION_STEPS):
+            yield env.timeout(1 + (k * 7 + step * 13) % 17)
+
+    start = time.perf_counter()
+    env = simpy.Environment()
+    for k in range(CALIBRATION_PROCESSES):
+        env.process(worker(env, k))
+    env.run()
+    return time.perf_counter() - start
 
 
 def once(days: int) -> tuple[float, float, int]:
@@ -49,17 +76,38 @@ def once(days: int) -> tuple[float, float, int]:
 
 
 def run(repeats: int = 3, days: int = 30) -> list[Figure]:
-    walls, cpus = [], []
+    walls, cpus, bare = [], [], []
     incidents = 0
     for i in range(repeats):
+        bare.append(calibration())
         wall, cpu, incidents = once(days)
         walls.append(wall)
         cpus.append(cpu)
-        print(f"  run {i + 1}: {fmt(wall)} s wall, {fmt(cpu)} s CPU, {incidents} incidents")
+        print(
+            f"  run {i + 1}: {fmt(wall)} s wall, {fmt(cpu)} s CPU, {incidents} incidents; "
+            f"baseline {fmt(bare[-1])} s, simulate/baseline {wall / bare[-1]:.1f}",
+            flush=True,
+        )
     label = f"simulate {days} days of the demo sub-district ({incidents:,} incidents)"
+    reference = "— (reference)"
     return [
         Figure(label, "s", walls, f"< {TARGET_S:g} s", sorted(walls)[len(walls) // 2] < TARGET_S),
         Figure(f"{label}, CPU time of the process", "s", cpus, "—", True),
+        Figure(
+            f"baseline: SimPy, {CALIBRATION_PROCESSES:,} processes × {CALIBRATION_STEPS} "
+            "timeouts, pure Python",
+            "s",
+            bare,
+            reference,
+            True,
+        ),
+        Figure(
+            f"simulate {days} days / baseline",
+            "×",
+            [w / b for w, b in zip(walls, bare, strict=True)],
+            reference,
+            True,
+        ),
     ]
 
 
@@ -67,9 +115,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--record", action="store_true", help="append to RESULTS.md")
     args = parser.parse_args()
-    for figure in run(args.repeats, args.days):
-        print(f"{figure.benchmark}: median {fmt(figure.median)} {figure.unit} ({figure.target})")
+    print_or_record(run(args.repeats, args.days), args.record)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,15 @@ moment when nothing is due and, a little later, one when exactly the 500 are.
 Timed: ``sweep`` passes when nothing is due (target: median under 200 ms a pass), and
 passes where the 500 are due (no target; the cost per case is reported). The due query
 is shown with ``EXPLAIN ANALYZE``.
+
+The baseline, in the same run and alternately with the passes when nothing is due (one
+baseline pass after each sweep pass): the sweep's due-case selection as plain SQL text
+through psycopg on a connection of its own to the same database — ``BEGIN``, ``SELECT id
+FROM cases WHERE next_due_at <= … AND status = ANY(…) ORDER BY next_due_at LIMIT 500 FOR
+UPDATE SKIP LOCKED``, ``COMMIT`` — without SQLAlchemy or platform code: what a pass with
+nothing due cannot go below. Printed and recorded: its median and, per pass, the sweep
+pass's time over the baseline's (``… / baseline``), which survives a noisy machine
+better than the milliseconds.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from bench.intake import fresh_database, pg_url, sqlalchemy_url
 from bench.record import Figure, print_or_record
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
-from chengyun.domain.cases import Channel
+from chengyun.domain.cases import OPEN_STATUSES, Channel
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import ReportCommand, report_case, sweep
 
@@ -45,6 +54,13 @@ REPORTED = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 LATER = timedelta(minutes=1)
 IDLE_PASSES = 7
 DUE_PASSES = 5
+#: ``services.cases.sweep``'s default batch: the due query's LIMIT.
+BATCH = 500
+#: The sweep's due-case selection (``CaseRepository.due`` on PostgreSQL) as plain SQL.
+BARE_DUE_QUERY = (
+    "SELECT id FROM cases WHERE next_due_at <= %s AND status = ANY(%s) "
+    "ORDER BY next_due_at LIMIT %s FOR UPDATE SKIP LOCKED"
+)
 
 
 @dataclass(frozen=True)
@@ -246,6 +262,17 @@ def timed_pass(platform: Platform) -> tuple[float, float, int]:
     return time.perf_counter() - start, time.process_time() - cpu, result.looked_at
 
 
+def bare_pass(db: psycopg.Connection[Any], now: datetime) -> tuple[float, int]:
+    """Wall seconds of the baseline: the due-case selection as plain SQL in a transaction
+    of its own (``db`` in autocommit mode, so ``BEGIN`` and ``COMMIT`` are sent as a pass
+    sends them), and the cases it found."""
+    statuses = sorted(s.value for s in OPEN_STATUSES)
+    start = time.perf_counter()
+    with db.transaction():
+        found = db.execute(BARE_DUE_QUERY, (now, statuses, BATCH)).fetchall()
+    return time.perf_counter() - start, len(found)
+
+
 def prepare(platform: Platform, clock: DrivenClock, database: str) -> Moments:
     """The templates, their copies, fresh planner statistics; the two moments."""
     early, later = templates(platform, clock)
@@ -275,13 +302,26 @@ def run(repeats: int = 3) -> list[Figure]:
             at = prepare(platform, clock, database)
             clock.set(at.idle)
             idle: list[float] = []
-            for _ in range(idle_passes):
-                seconds, _, looked_at = timed_pass(platform)
-                assert looked_at == 0, looked_at
-                idle.append(seconds * 1000)
+            bare: list[float] = []
+            with psycopg.connect(pg_url(database), autocommit=True) as baseline_db:
+                bare_pass(baseline_db, at.idle)  # warm-up, as the passes' pool is warm
+                for _ in range(idle_passes):
+                    seconds, _, looked_at = timed_pass(platform)
+                    assert looked_at == 0, looked_at
+                    idle.append(seconds * 1000)
+                    seconds, found = bare_pass(baseline_db, at.idle)
+                    assert found == 0, found
+                    bare.append(seconds * 1000)
+            ratio = [i / b for i, b in zip(idle, bare, strict=True)]
             sent = captured_pass(platform)
             statement, parameters = due_query(sent)
             print(f"  nothing due: {', '.join(f'{ms:.1f}' for ms in idle)} ms a pass")
+            print(
+                f"  baseline, the due query as plain SQL through psycopg: "
+                f"{', '.join(f'{ms:.2f}' for ms in bare)} ms; pass/baseline "
+                f"{', '.join(f'{r:.1f}' for r in ratio)} (median {statistics.median(ratio):.1f})",
+                flush=True,
+            )
             print(f"  statements in a pass: {_kinds(sent)}")
             print(f"  due query, nothing due:\n    {explain(platform, statement, parameters)}")
 
@@ -319,6 +359,15 @@ def run(repeats: int = 3) -> list[Figure]:
             "< 200 ms",
             statistics.median(idle) < 200,
         ),
+        Figure(
+            f"baseline: the due-case selection as plain SQL through psycopg, {CASES:,} open "
+            f"cases, none due (BEGIN, SELECT … FOR UPDATE SKIP LOCKED, COMMIT)",
+            "ms",
+            bare,
+            "— (reference)",
+            True,
+        ),
+        Figure(f"{label}, none due / baseline", "×", ratio, "— (reference)", True),
         Figure(
             f"{label}, {DUE} due (median of {due_passes} passes)",
             "ms",
