@@ -2,7 +2,7 @@
 
 Makes a fresh PostgreSQL database with the demo sub-district (as ``bench.intake`` does),
 builds the app in this process and sends ``POST /api/v1/cases`` through the ASGI
-interface (httpx2's ``ASGITransport``, no sockets), one request at a time, with the
+interface (httpx2's ``ASGITransport``, no sockets), ``--concurrency`` at a time, with the
 intake benchmark's workload (mixed channels, random subclasses and positions, a bearer
 token of a system account, a new ``Idempotency-Key`` each). It prints:
 
@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,23 +93,33 @@ class _AllThreads:
         return stats
 
 
-async def _drive(app: Any, headers: dict[str, str], work: Any, cases: int, seed: int) -> int:
+async def _drive(
+    app: Any, headers: dict[str, str], work: Any, cases: int, seed: int, concurrency: int
+) -> int:
+    """Send ``cases`` reports, ``concurrency`` at a time (so that the group commit can
+    take several together, as under load)."""
     rng = random.Random(seed)
-    created = 0
+    left = [cases]
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(
         transport=transport, base_url="http://bench", headers=headers
     ) as client:
-        for _ in range(cases):
-            answer = await client.post(
-                "/api/v1/cases",
-                json=report(work, rng),
-                headers={"Idempotency-Key": uuid.uuid4().hex},
-            )
-            if answer.status_code != 201:
-                raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
-            created += 1
-    return created
+
+        async def one_after_another() -> int:
+            created = 0
+            while left[0] > 0:
+                left[0] -= 1
+                answer = await client.post(
+                    "/api/v1/cases",
+                    json=report(work, rng),
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                )
+                if answer.status_code != 201:
+                    raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
+                created += 1
+            return created
+
+        return sum(await asyncio.gather(*(one_after_another() for _ in range(concurrency))))
 
 
 def main() -> None:
@@ -117,6 +128,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="cProfile every thread")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     args = parser.parse_args()
 
     from chengyun.config import Settings
@@ -133,16 +145,28 @@ def main() -> None:
         app = create_app(platform=platform)
         statements = _Statements(platform.engine)
         work = _workload(app, database)
-        asyncio.run(_drive(app, work.headers, work, args.warm_up, 1))
+        asyncio.run(_drive(app, work.headers, work, args.warm_up, 1, args.concurrency))
+        # the group commit's thread ends when idle; started again below, it is profiled
+        time.sleep(platform.group_commit.idle_s + 0.5)
         statements.seen.clear()
+        batches = replace(platform.group_commit.stats)
         cpu, wall = time.process_time(), time.perf_counter()
         if args.profile:
             with _AllThreads() as profiler:
-                created = asyncio.run(_drive(app, work.headers, work, args.cases, 2))
+                created = asyncio.run(
+                    _drive(app, work.headers, work, args.cases, 2, args.concurrency)
+                )
         else:
-            created = asyncio.run(_drive(app, work.headers, work, args.cases, 2))
+            created = asyncio.run(_drive(app, work.headers, work, args.cases, 2, args.concurrency))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        after = platform.group_commit.stats
         platform.engine.dispose()
+    print(
+        f"group commit: {after.transactions - batches.transactions} transactions for "
+        f"{after.reports - batches.reports} reports ({args.concurrency} in flight), "
+        f"largest batch {after.largest_batch}, batches undone "
+        f"{after.batches_undone - batches.batches_undone}"
+    )
     print(
         f"{created} cases: CPU {cpu * 1000 / created:.2f} ms per case (this process, all "
         f"threads), wall {wall * 1000 / created:.2f} ms per case"

@@ -22,6 +22,7 @@ from chengyun.domain.cases import Channel
 from chengyun.domain.territory import Location, Territory
 from chengyun.domain.working_time import WorkingCalendar
 from chengyun.services.cases import CaseEnvironment, IntakePolicy
+from chengyun.services.group_commit import GroupCommit
 
 
 @dataclass
@@ -92,3 +93,9 @@ class Platform:
                 self_handled_sample_percent=self.settings.self_handled_sample_percent,
             ),
         )
+
+    @cached_property
+    def group_commit(self) -> GroupCommit:
+        """This process's committing thread for new reports (成组提交): the reports that
+        arrive while one transaction commits are written together in the next."""
+        return GroupCommit(self.uow, self.cases)

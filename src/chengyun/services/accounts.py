@@ -387,11 +387,13 @@ class AuditEntry:
     details: dict[str, object]
 
 
-def audit_in(uow: UnitOfWork, clock: Clock, entry: AuditEntry | None) -> None:
-    """Append ``entry`` in ``uow``'s open transaction. Call it last before the commit:
+def audit_in(uow: UnitOfWork, clock: Clock, *entries: AuditEntry | None) -> None:
+    """Append ``entries`` in ``uow``'s open transaction. Call it last before the commit:
     appends to the chain wait for each other until the appending transaction ends."""
-    if entry is not None:
-        uow.audit.append(clock.now(), entry.actor, entry.action, entry.target, entry.details)
+    now = clock.now()
+    uow.audit.append_all(
+        [(now, e.actor, e.action, e.target, e.details) for e in entries if e is not None]
+    )
 
 
 def verify_audit(uow: UnitOfWork) -> tuple[int, list[ChainBreak], str]:

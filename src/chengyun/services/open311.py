@@ -47,9 +47,10 @@ from chengyun.domain.working_time import WorkingCalendar, as_china_time
 from chengyun.services.accounts import AuditEntry
 from chengyun.services.cases import (
     CaseEnvironment,
+    Report,
     ReportCommand,
     Reported,
-    report_case,
+    report_one,
     request_hash,
     taxonomy_in_force,
 )
@@ -495,12 +496,14 @@ def submit_request(
     client_key: str | None = None,
     audit: AuditEntry | None = None,
     applications: ApplicationCache | None = None,
+    take: Callable[[Report], Reported] | None = None,
 ) -> Submitted:
     """POST requests: check the api_key, the service, the position and the attributes,
     then report the case on the application's channel — the request's record, the
     citizen's and ``audit``'s written in the case's own transaction. Sent again with the
     same api_key and ``Idempotency-Key`` it answers with the same request (``created``
-    false). ``applications`` remembers api_keys (else each is read)."""
+    false). ``applications`` remembers api_keys (else each is read); ``take`` writes the
+    report (the process's group commit; else ``report_case`` on ``uow``)."""
     code = _text(submission.service_code).upper()
     if not code:
         raise _invalid(
@@ -567,10 +570,15 @@ def submit_request(
     intake = Intake(
         secrets.token_urlsafe(18), application.id, client, body_hash, media_url, env.clock.now()
     )
-    take = _Take(env.clock, application.name, command, body_hash, media_url, citizen, audit)
+    if take is None:
+
+        def take(report: Report) -> Reported:
+            return report_one(uow, env, report)
+
+    taking = _Take(env.clock, application.name, command, body_hash, media_url, citizen, audit)
     for _ in range(2):
         try:
-            result = take.report(uow, env, intake, fresh=True)
+            result = take(taking.report(intake, fresh=True))
             break
         except DuplicateKey:  # the application used this Idempotency-Key before
             if client is None:
@@ -579,7 +587,7 @@ def submit_request(
                 seen = uow.open311.intake_by_client_key(application.id, client)
             if seen is not None:  # else the request that held the key was undone: take it
                 intake = _reused(seen, body_hash)
-                result = take.report(uow, env, intake, fresh=False)
+                result = take(taking.report(intake, fresh=False))
                 break
     else:
         raise Conflict(
@@ -607,12 +615,10 @@ class _Take:
     citizen: tuple[str, str | None] | None
     audit: AuditEntry | None
 
-    def report(
-        self, uow: UnitOfWork, env: CaseEnvironment, intake: Intake, fresh: bool
-    ) -> Reported:
-        """The case of ``intake``: with a ``fresh`` intake, its record is written in the
-        case's transaction (``DuplicateKey`` when its Idempotency-Key was used); a stored
-        one's case is found by its key (or made, when it never was)."""
+    def report(self, intake: Intake, fresh: bool) -> Report:
+        """The report of ``intake``'s case: with a ``fresh`` intake, its record is written
+        in the case's transaction (``DuplicateKey`` when its Idempotency-Key was used); a
+        stored one's case is found by its key (or made, when it never was)."""
         details: dict[str, Any] = {"application": self.application, "token": intake.token}
         if self.media_url:
             details["media_url"] = self.media_url
@@ -626,14 +632,8 @@ class _Take:
             found = citizen_in(uow, self.clock, *self.citizen)
             return replace(command, extra={**command.extra, "citizen_id": found.id})
 
-        return report_case(
-            uow,
-            env,
-            command,
-            CASE_KEY_PREFIX + intake.token,
-            self.body_hash,
-            self.audit,
-            with_case,
+        return Report(
+            command, CASE_KEY_PREFIX + intake.token, self.body_hash, self.audit, with_case
         )
 
 

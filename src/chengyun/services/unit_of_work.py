@@ -71,9 +71,23 @@ class TaxonomyRepository(Protocol):
 
 
 class CaseRepository(Protocol):
-    def next_sequence(self, prefix: str) -> int:
-        """The next number in the daily sequence of ``prefix`` (subclass code + date)."""
+    def next_sequence(self, prefix: str, count: int = 1) -> int:
+        """The next number in the daily sequence of ``prefix`` (subclass code + date); with
+        ``count``, the last of the next ``count`` numbers."""
         ...
+
+    def renumber(self, records: Sequence[CaseRecord]) -> None:
+        """Store the numbers of cases added in this transaction."""
+        ...
+
+    def hold_back(self) -> None:
+        """Until ``flush``, keep back the rows of new cases that nothing in the transaction
+        reads (their events and measure profiles, their Idempotency-Keys) and then write
+        each table's in one statement; ``flush`` raises ``DuplicateKey`` for a key stored
+        before."""
+        ...
+
+    def flush(self) -> None: ...
 
     def add(self, record: CaseRecord) -> int: ...
     def get(self, case_id: int, *, for_update: bool = False) -> CaseRecord | None: ...
@@ -116,6 +130,7 @@ class CaseRepository(Protocol):
 
 class OutboxRepository(Protocol):
     def add(self, message: OutboxMessage, at: datetime) -> None: ...
+    def add_all(self, messages: Sequence[OutboxMessage], at: datetime) -> None: ...
     def pending(self, now: datetime, limit: int) -> list[PendingMessage]: ...
     def delivered(self, message_id: int, at: datetime) -> None: ...
     def failed(self, message_id: int, error: str, retry_at: datetime, dead: bool) -> None: ...
@@ -153,6 +168,19 @@ class AuditRepository(Protocol):
         self, at: datetime, actor: str, action: str, target: str, details: dict[str, object]
     ) -> None:
         """Add a record chained to the last one (appends are serialised)."""
+        ...
+
+    def append_all(
+        self, records: Sequence[tuple[datetime, str, str, str, dict[str, object]]]
+    ) -> None:
+        """``append`` each of ``records`` (at, actor, action, target, details) in order,
+        in one statement."""
+        ...
+
+    def hold(self) -> None:
+        """Take the chain's turn now, for the rest of the transaction: a transaction that
+        will append after taking other locks (a new case's number) takes its turn first,
+        so that two such transactions never wait for each other in opposite order."""
         ...
 
     def records(self) -> list[AuditRecord]: ...

@@ -189,26 +189,49 @@ _INSERT_RECORD = t.audit_log.insert()
 class SqlAuditRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        #: The transaction holding the chain's turn, and the head as it left it (``None``
+        #: until it appends): further appends in it (a group commit's) read nothing.
+        self._held: tuple[object, str | None] | None = None
+
+    def hold(self) -> None:
+        transaction = self.connection.get_transaction()
+        if self._held is None or self._held[0] is not transaction:
+            if self.connection.dialect.name == "postgresql":
+                # one chain: appends wait for each other until their transactions end
+                self.connection.execute(_LOCK_CHAIN)
+            self._held = (transaction, None)
 
     def append(
         self, at: datetime, actor: str, action: str, target: str, details: dict[str, object]
     ) -> None:
-        if self.connection.dialect.name == "postgresql":
-            # one chain: appends wait for each other until their transactions end
-            self.connection.execute(_LOCK_CHAIN)
-        prev = self.connection.execute(_LAST_HASH).scalar() or GENESIS
-        self.connection.execute(
-            _INSERT_RECORD,
-            {
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "target": target,
-                "details": details,
-                "prev_hash": prev,
-                "hash": record_hash(prev, at, actor, action, target, details),
-            },
-        )
+        self.append_all([(at, actor, action, target, details)])
+
+    def append_all(
+        self, records: Sequence[tuple[datetime, str, str, str, dict[str, object]]]
+    ) -> None:
+        if not records:
+            return
+        self.hold()
+        transaction, prev = self._held or (None, None)
+        if prev is None:
+            prev = self.connection.execute(_LAST_HASH).scalar() or GENESIS
+        rows = []
+        for at, actor, action, target, details in records:
+            digest = record_hash(prev, at, actor, action, target, details)
+            rows.append(
+                {
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "target": target,
+                    "details": details,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        self.connection.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)
+        self._held = (transaction, prev)
 
     def records(self) -> list[AuditRecord]:
         rows = self.connection.execute(sa.select(t.audit_log).order_by(t.audit_log.c.id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
@@ -267,13 +267,23 @@ _NULL_WHEN_LEFT_OUT = frozenset(
 
 @lru_cache(maxsize=2)
 def _next_sequence(dialect: str) -> Any:
-    """The case-number sequence upsert (the next number for a prefix), built once."""
+    """The case-number sequence upsert (the last of the next ``count`` numbers for a
+    prefix), built once."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(t.case_sequences).values(prefix=sa.bindparam("prefix"), last=1)
+    count = sa.bindparam("count", type_=sa.Integer)
+    statement = insert(t.case_sequences).values(prefix=sa.bindparam("prefix"), last=count)
     return statement.on_conflict_do_update(
         index_elements=[t.case_sequences.c.prefix],
-        set_={"last": t.case_sequences.c.last + 1},
+        set_={"last": t.case_sequences.c.last + count},
     ).returning(t.case_sequences.c.last)
+
+
+#: A group commit's cases get their numbers at its end (see ``renumber``).
+_RENUMBER = (
+    t.cases.update()
+    .where(t.cases.c.id == sa.bindparam("b_id"))
+    .values(number=sa.bindparam("b_number"))
+)
 
 
 # The other queries every report makes, built once with bound parameters (building them
@@ -549,11 +559,48 @@ class SqlCaseRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
+        #: Rows held back until ``flush``: (statement, rows) by table.
+        self._held_back: dict[str, tuple[Any, list[dict[str, Any]]]] | None = None
 
-    def next_sequence(self, prefix: str) -> int:
+    def hold_back(self) -> None:
+        self._held_back = {
+            "case_events": (t.case_events.insert(), []),
+            "case_measures": (case_measures.INSERT, []),
+            "idempotency_keys": (t.idempotency_keys.insert(), []),
+        }
+
+    def flush(self) -> None:
+        held, self._held_back = self._held_back, None
+        for table, (statement, rows) in (held or {}).items():
+            if not rows:
+                continue
+            try:
+                self.connection.execute(statement, rows)
+            except sa.exc.IntegrityError as exc:
+                if table == "idempotency_keys":  # one of the keys was stored meanwhile
+                    raise DuplicateKey(str(rows[0]["key"])) from exc
+                raise
+
+    def _held(self, table: str, rows: list[dict[str, Any]]) -> bool:
+        """Hold ``rows`` back (``True``) or leave them to the caller to write now."""
+        if self._held_back is None:
+            return False
+        self._held_back[table][1].extend(rows)
+        return True
+
+    def next_sequence(self, prefix: str, count: int = 1) -> int:
         return int(
-            self.connection.execute(_next_sequence(self.dialect), {"prefix": prefix}).scalar_one()
+            self.connection.execute(
+                _next_sequence(self.dialect), {"prefix": prefix, "count": count}
+            ).scalar_one()
         )
+
+    def renumber(self, records: Sequence[CaseRecord]) -> None:
+        if records:
+            self.connection.execute(
+                _RENUMBER,
+                [{"b_id": r.id, "b_number": r.case.number} for r in records],
+            )
 
     def add(self, record: CaseRecord) -> int:
         # a new case leaves most of its stage facts empty: sending only the columns that
@@ -568,13 +615,17 @@ class SqlCaseRepository:
         case_id = int(self.connection.execute(_INSERT_CASE, row).scalar_one())
         record.case.id = case_id
         self._append_events(record)
-        self.connection.execute(case_measures.INSERT, case_measures.profile_row(case_id, facts))
+        profile = case_measures.profile_row(case_id, facts)
+        if not self._held("case_measures", [profile]):
+            self.connection.execute(case_measures.INSERT, profile)
         return case_id
 
     def _append_events(self, record: CaseRecord) -> None:
         new = record.case.events[record.saved_events :]
         if new:
-            self.connection.execute(t.case_events.insert(), [_event_row(record.id, e) for e in new])
+            rows = [_event_row(record.id, e) for e in new]
+            if not self._held("case_events", rows):
+                self.connection.execute(t.case_events.insert(), rows)
         record.saved_events = len(record.case.events)
 
     def save(self, record: CaseRecord, expected_version: int) -> None:
@@ -676,11 +727,11 @@ class SqlCaseRepository:
         return (row[0], int(row[1])) if row else None
 
     def remember_idempotency(self, key: str, request_hash: str, case_id: int, at: datetime) -> None:
+        row = {"key": key, "request_hash": request_hash, "case_id": case_id, "created_at": at}
+        if self._held("idempotency_keys", [row]):
+            return
         try:
-            self.connection.execute(
-                t.idempotency_keys.insert(),
-                {"key": key, "request_hash": request_hash, "case_id": case_id, "created_at": at},
-            )
+            self.connection.execute(t.idempotency_keys.insert(), row)
         except sa.exc.IntegrityError as exc:  # a concurrent retry with the same key won
             raise DuplicateKey(key) from exc
 
@@ -724,17 +775,23 @@ class SqlOutboxRepository:
         self.dialect = connection.dialect.name
 
     def add(self, message: OutboxMessage, at: datetime) -> None:
-        self.connection.execute(
-            t.outbox.insert(),
+        self.add_all([message], at)
+
+    def add_all(self, messages: Sequence[OutboxMessage], at: datetime) -> None:
+        if not messages:
+            return
+        rows = [
             {
-                "topic": message.topic,
-                "recipient": message.recipient,
-                "case_id": message.case_id,
-                "payload": plain(message.payload),
+                "topic": m.topic,
+                "recipient": m.recipient,
+                "case_id": m.case_id,
+                "payload": plain(m.payload),
                 "created_at": at,
                 "available_at": at,
-            },
-        )
+            }
+            for m in messages
+        ]
+        self.connection.execute(t.outbox.insert(), rows[0] if len(rows) == 1 else rows)
 
     def pending(self, now: datetime, limit: int) -> list[PendingMessage]:
         o = t.outbox.c

@@ -401,6 +401,7 @@ async def create_request(
         request.headers.get("idempotency-key"),
         entry_for(request.scope, 201),
         _applications(request, platform),
+        platform.group_commit.report,
     )
     if submitted.created:
         written_with_change(request)

@@ -3,6 +3,7 @@ actions, photos. Thin: parse, call one service, render."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import replace
@@ -42,15 +43,15 @@ from chengyun.entrypoints.api.security import requires, signed_in
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import AuditEntry
 from chengyun.services.cases import (
+    Report,
     ReportCommand,
     Reported,
     act,
     add_photos,
-    report_case,
     request_hash,
     taxonomy_in_force,
 )
-from chengyun.services.points import record_citizen
+from chengyun.services.points import citizen_in
 from chengyun.services.records import (
     CaseFilter,
     CaseRecord,
@@ -58,6 +59,7 @@ from chengyun.services.records import (
     DuplicateKey,
     PhotoRecord,
 )
+from chengyun.services.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["cases 案件"])
 Reporter = Annotated[Principal | None, Depends(requires(Permission.CASES_REPORT))]
@@ -508,7 +510,7 @@ async def _read_report(
     return report, uploads, request_hash(body_for_hash)
 
 
-def _take_report(
+async def _take_report(
     platform: Platform,
     report: CaseIn,
     command: ReportCommand,
@@ -517,24 +519,22 @@ def _take_report(
     audit: AuditEntry | None,
 ) -> tuple[Reported, dict[str, Any]]:
     """The case the report makes (or the stored one, for a key seen before) and the
-    answer's body."""
-    if report.citizen is not None and report.channel is Channel.CITIZEN_QR:
-        citizen = record_citizen(
-            platform.uow(),
-            platform.clock,
-            report.citizen.phone,
-            report.citizen.nickname,
-            report.citizen.party_member,
-        )
-        command = replace(command, extra={**command.extra, "citizen_id": citizen.id})
+    answer's body. The report is written by the process's group commit, with the
+    citizen's record (a QR-code report's) in the case's transaction."""
+    with_case = None
+    citizen = report.citizen
+    if citizen is not None and report.channel is Channel.CITIZEN_QR:
+        clock = platform.clock
+
+        def with_case(uow: UnitOfWork, command: ReportCommand) -> ReportCommand:
+            found = citizen_in(uow, clock, citizen.phone, citizen.nickname, citizen.party_member)
+            return replace(command, extra={**command.extra, "citizen_id": found.id})
+
+    taken = Report(command, idempotency_key, body_hash, audit, with_case)
     try:
-        result = report_case(
-            platform.uow(), platform.cases, command, idempotency_key, body_hash, audit
-        )
-    except DuplicateKey:
-        result = report_case(
-            platform.uow(), platform.cases, command, idempotency_key, body_hash, audit
-        )
+        result = await asyncio.wrap_future(platform.group_commit.submit(taken))
+    except DuplicateKey:  # another process stored the key between look-up and insert
+        result = await asyncio.wrap_future(platform.group_commit.submit(taken))
     taxonomy, assignee = result.taxonomy, result.assignee
     if taxonomy is None:  # the key was seen: the stored case, named as things stand now
         with platform.uow() as uow:
@@ -653,7 +653,7 @@ async def create_case(
     warn_if_unknown(platform.calendar, (report.observed_at or platform.clock.now()).date())
     # a new case's audit record is written in its transaction, not after it by the middleware
     audit = entry_for(request.scope, 201)
-    result, body = _take_report(platform, report, command, idempotency_key, body_hash, audit)
+    result, body = await _take_report(platform, report, command, idempotency_key, body_hash, audit)
     if result.created:
         written_with_change(request)
     return JSONResponse(

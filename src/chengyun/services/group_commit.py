@@ -1,0 +1,149 @@
+"""Group commit (成组提交): the reports that arrive while one transaction is committing
+are taken together in the next.
+
+Every report must be on disk before it is acknowledged, and a commit waits for the disk
+(a couple of milliseconds), holds the audit chain's lock and sends the live-update
+notice; taken one by one, reports queue behind each other's commits, and a second server
+process barely helps. ``GroupCommit`` gives each process one committing thread: a
+request hands its report over and waits for the answer; the thread takes every report
+waiting (up to ``max_batch``) and writes them in one transaction with
+``services.cases.report_cases``. Nothing is acknowledged before its commit, so nothing
+acknowledged can be lost.
+
+If a batch fails — one report refused, or an Idempotency-Key seen before — the batch is
+undone and each of its reports is taken again alone with ``report_case``, so each gets
+exactly the answer it would have had on its own (the refused one its error, a repeat its
+stored case). A video alert that would merge into an earlier case is taken alone, and the
+reports before and after it in batches of their own (``TakeAlone``). A report that
+arrives alone is taken alone, with no wait: the thread never holds a report back to fill
+a batch.
+
+The thread starts with the first report and ends after ``idle_s`` with nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from chengyun.services.cases import (
+    CaseEnvironment,
+    Report,
+    Reported,
+    TakeAlone,
+    report_cases,
+    report_one,
+)
+from chengyun.services.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GroupCommitStats:
+    """What a ``GroupCommit`` has done since it was made."""
+
+    reports: int = 0
+    transactions: int = 0
+    largest_batch: int = 0
+    batches_undone: int = 0
+    """Batches that failed and whose reports were taken again one by one."""
+
+
+class GroupCommit:
+    """One process's committing thread for new reports (see the module docstring)."""
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        env: CaseEnvironment,
+        *,
+        max_batch: int = 32,
+        idle_s: float = 2.0,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._uow_factory = uow_factory
+        self._env = env
+        self._max_batch = max_batch
+        self.idle_s = idle_s
+        self._pending: list[tuple[Report, Future[Reported]]] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.stats = GroupCommitStats()
+
+    def submit(self, report: Report) -> Future[Reported]:
+        """Hand ``report`` over; its future holds the ``Reported`` once committed (or the
+        error ``report_case`` would have raised)."""
+        return self.submit_all([report])[0]
+
+    def submit_all(self, reports: Sequence[Report]) -> list[Future[Reported]]:
+        """Hand several reports over at once (they are taken together where they fit)."""
+        futures: list[Future[Reported]] = [Future() for _ in reports]
+        with self._ready:
+            self._pending.extend(zip(reports, futures, strict=True))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="chengyun-group-commit", daemon=True
+                )
+                self._thread.start()
+            self._ready.notify()
+        return futures
+
+    def report(self, report: Report) -> Reported:
+        """``submit`` and wait: for callers already on a thread of their own."""
+        return self.submit(report).result()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                if not self._pending:
+                    self._ready.wait(self.idle_s)
+                    if not self._pending:
+                        self._thread = None
+                        return
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+            self._take(batch)
+
+    def _take(self, batch: list[tuple[Report, Future[Reported]]]) -> None:
+        # a waiter that gave up before its report was taken leaves nothing behind; once
+        # taken, a report is committed (or refused) even if its waiter goes away
+        batch = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
+        self.stats.reports += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        self._write(batch)
+
+    def _write(self, batch: list[tuple[Report, Future[Reported]]]) -> None:
+        stats = self.stats
+        if not batch:
+            return
+        if len(batch) > 1:
+            try:
+                taken = report_cases(self._uow_factory(), self._env, [r for r, _ in batch])
+            except TakeAlone as alone:  # that one alone, in its place among the others
+                self._write(batch[: alone.index])
+                self._write([batch[alone.index]])
+                self._write(batch[alone.index + 1 :])
+                return
+            except Exception as error:
+                stats.batches_undone += 1
+                log.info(
+                    "group commit of %d reports undone (%s); taking each alone",
+                    len(batch),
+                    type(error).__name__,
+                )
+            else:
+                stats.transactions += 1
+                for (_, future), reported in zip(batch, taken, strict=True):
+                    future.set_result(reported)
+                return
+        for report, future in batch:
+            stats.transactions += 1
+            try:
+                future.set_result(report_one(self._uow_factory(), self._env, report))
+            except Exception as error:  # the request waiting for it answers with it
+                future.set_exception(error)

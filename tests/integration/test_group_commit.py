@@ -1,0 +1,235 @@
+"""Group commit (成组提交): reports waiting together are written in one transaction, each
+exactly as it would have been written alone; a batch that fails is undone and its
+reports taken one by one, so each gets its own answer; over HTTP, concurrent reports
+(the QR-code citizen's record included) all land once, on one unbroken audit chain."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from chengyun.adapters.db import tables as t
+from chengyun.domain.cases import CaseStatus, Channel
+from chengyun.domain.errors import Conflict, InvalidInput
+from chengyun.entrypoints.api.app import create_app
+from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import AuditEntry, verify_audit
+from chengyun.services.cases import (
+    Report,
+    ReportCommand,
+    TakeAlone,
+    report_case,
+    report_cases,
+)
+from chengyun.services.group_commit import GroupCommit
+from chengyun.services.points import citizen_in
+from chengyun.services.unit_of_work import UnitOfWork
+from tests.factories import CENTRE, GATEWAY, report
+
+SUBCLASSES = ("E0102", "E0504", "C0301", "E0101")
+
+
+def _report(i: int, key: str | None = None, **changes: object) -> Report:
+    command = ReportCommand(
+        channel=Channel.PATROL if i % 2 else Channel.HOTLINE,
+        subclass=SUBCLASSES[i % len(SUBCLASSES)],
+        lng=CENTRE[0] + 0.0004 * i,
+        lat=CENTRE[1] + 0.0003 * i,
+        description=f"第 {i} 份上报 / report {i}",
+    )
+    command = replace(command, **changes)  # type: ignore[arg-type]
+    audit = AuditEntry("gateway", "POST /api/v1/cases", "/api/v1/cases", {"i": i})
+    return Report(command, key or f"batch-{i}", f"hash-{i}", audit)
+
+
+def _count(platform: Platform, table: sa.Table) -> int:
+    with platform.engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def _commits(platform: Platform) -> list[int]:
+    seen: list[int] = []
+    sa.event.listen(platform.engine, "commit", lambda _connection: seen.append(1))
+    return seen
+
+
+def test_a_batch_is_one_transaction_and_each_case_is_as_if_reported_alone(
+    demo: Platform,
+) -> None:
+    before = _count(demo, t.audit_log)
+    commits = _commits(demo)
+    taken = report_cases(demo.uow(), demo.cases, [_report(i) for i in range(6)])
+    assert len(commits) == 1
+    assert all(r.created for r in taken)
+    ids = [r.record.id for r in taken]
+    assert len({r.record.case.number for r in taken}) == 6 and ids == sorted(ids)
+    assert {r.record.case.status for r in taken} == {CaseStatus.DISPATCHED}
+    assert all(r.assignee is not None and r.taxonomy is not None for r in taken)
+
+    count, breaks, _ = verify_audit(demo.uow())
+    assert (count, breaks) == (before + 6, [])
+    # each key was stored with its case: sending one again answers with that case
+    again = report_case(demo.uow(), demo.cases, *_args(_report(3)))
+    assert not again.created and again.record.id == taken[3].record.id
+    assert _count(demo, t.cases) == 6
+
+
+def _args(r: Report) -> tuple:
+    return (r.command, r.idempotency_key, r.body_hash, r.audit, r.with_case)
+
+
+def test_a_batch_numbers_its_cases_at_the_end_gapless_in_id_order(demo: Platform) -> None:
+    alone = report_case(demo.uow(), demo.cases, *_args(_report(0, key="alone")))
+    same_place = {"lng": CENTRE[0] + 0.002, "lat": CENTRE[1] + 0.002}
+    reports = [_report(i) for i in range(1, 9)] + [
+        _report(20, subclass="E0102", **same_place),
+        _report(21, subclass="E0102", **same_place),  # a possible duplicate of the one before
+    ]
+    taken = report_cases(demo.uow(), demo.cases, reports)
+
+    with demo.engine.connect() as connection:
+        stored = dict(connection.execute(sa.select(t.cases.c.id, t.cases.c.number)).all())
+        payloads = connection.execute(sa.select(t.outbox.c.case_id, t.outbox.c.payload)).all()
+    assert not any(n.startswith("~") for n in stored.values())
+    assert {r.record.id: r.record.case.number for r in taken}.items() <= stored.items()
+    by_prefix: dict[str, list[tuple[int, int]]] = {}
+    for case_id, number in stored.items():
+        by_prefix.setdefault(number[:-5], []).append((case_id, int(number[-5:])))
+    for prefix, numbered in by_prefix.items():
+        numbered.sort()
+        assert [n for _, n in numbered] == list(range(1, len(numbered) + 1)), prefix
+    assert stored[alone.record.id].endswith("00001")  # the batch went on from it
+    for case_id, payload in payloads:
+        assert payload["number"] == stored[case_id]
+    assert len(payloads) >= len(taken)
+    with demo.uow() as uow:
+        again = uow.cases.get(taken[-1].record.id)
+    assert again is not None and again.case.number == stored[again.id]
+    duplicates = again.extra["possible_duplicates"]
+    assert duplicates == [{"id": taken[-2].record.id, "number": stored[taken[-2].record.id]}]
+    assert taken[-1].record.extra["possible_duplicates"] == duplicates
+
+
+def test_a_video_alert_merging_into_a_case_of_its_batch_is_taken_alone(demo: Platform) -> None:
+    place = {"lng": CENTRE[0] + 0.003, "lat": CENTRE[1] + 0.001}
+    first = _report(30, subclass="E0102", **place)
+    alert = _report(31, subclass="E0102", channel=Channel.VIDEO_AI, **place)
+    with pytest.raises(TakeAlone) as alone:
+        report_cases(demo.uow(), demo.cases, [first, alert])
+    assert alone.value.index == 1
+    assert _count(demo, t.cases) == 0
+
+    committer = GroupCommit(demo.uow, demo.cases)
+    reported, merged = (f.result(timeout=60) for f in committer.submit_all([first, alert]))
+    assert reported.created and merged.created
+    assert merged.record.case.merged_into == reported.record.id  # as if reported alone
+    assert (committer.stats.batches_undone, committer.stats.transactions) == (0, 2)
+    with demo.engine.connect() as connection:
+        numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
+    assert numbers == {reported.record.case.number, merged.record.case.number}
+
+
+def test_a_batch_with_one_refused_report_writes_nothing(demo: Platform) -> None:
+    def with_citizen(uow: UnitOfWork, command: ReportCommand) -> ReportCommand:
+        found = citizen_in(uow, demo.clock, "13912345678", "张三")
+        return replace(command, extra={**command.extra, "citizen_id": found.id})
+
+    before = _count(demo, t.audit_log)
+    reports = [
+        replace(_report(0), with_case=with_citizen),
+        _report(1),
+        _report(2, subclass="Z9999"),  # no such subclass
+    ]
+    with pytest.raises(InvalidInput):
+        report_cases(demo.uow(), demo.cases, reports)
+    assert _count(demo, t.audit_log) == before
+    for table in (t.cases, t.idempotency_keys, t.citizens, t.case_events):
+        assert _count(demo, table) == 0, table.name
+
+
+def test_waiting_reports_are_taken_together_and_a_failed_batch_answers_each_alone(
+    demo: Platform,
+) -> None:
+    before = _count(demo, t.audit_log)
+    first = report_case(demo.uow(), demo.cases, *_args(_report(0, key="seen")))
+    committer = GroupCommit(demo.uow, demo.cases)
+
+    clean = committer.submit_all([_report(i) for i in range(1, 6)])
+    assert all(f.result(timeout=60).created for f in clean)
+    assert committer.stats.transactions == 1 and committer.stats.largest_batch == 5
+
+    mixed = committer.submit_all(
+        [
+            _report(10),
+            _report(11, subclass="Z9999"),  # refused
+            _report(0, key="seen"),  # a repeat: the stored case
+            replace(_report(0, key="seen"), body_hash="other"),  # the key, reused
+            _report(12),
+        ]
+    )
+    assert mixed[0].result(timeout=60).created
+    with pytest.raises(InvalidInput):
+        mixed[1].result(timeout=60)
+    repeat = mixed[2].result(timeout=60)
+    assert not repeat.created and repeat.record.id == first.record.id
+    with pytest.raises(Conflict):
+        mixed[3].result(timeout=60)
+    assert mixed[4].result(timeout=60).created
+    assert committer.stats.batches_undone == 1
+
+    assert _count(demo, t.cases) == 1 + 5 + 2
+    count, breaks, _ = verify_audit(demo.uow())
+    assert (count, breaks) == (before + 8, [])
+
+
+def test_a_batch_never_exceeds_its_size(demo: Platform) -> None:
+    committer = GroupCommit(demo.uow, demo.cases, max_batch=3)
+    futures = committer.submit_all([_report(i) for i in range(7)])
+    assert all(f.result(timeout=60).created for f in futures)
+    assert committer.stats.largest_batch == 3 and committer.stats.transactions == 3
+    with pytest.raises(ValueError, match="max_batch"):
+        GroupCommit(demo.uow, demo.cases, max_batch=0)
+
+
+def test_concurrent_reports_over_http_all_land_once_on_one_audit_chain(
+    demo: Platform, client: object
+) -> None:
+    headers = dict(client.headers_for(GATEWAY))  # type: ignore[attr-defined]
+    bodies = [
+        report(
+            channel="citizen_qr",
+            citizen={"phone": "13800001111", "nickname": "李四"},
+            position={"lng": CENTRE[0] + 0.0002 * i, "lat": CENTRE[1], "crs": "wgs84"},
+        )
+        if i % 4 == 0
+        else report(subclass=SUBCLASSES[i % 4], description=f"并发上报 {i} / concurrent {i}")
+        for i in range(24)
+    ]
+
+    async def send_all() -> list[httpx2.Response]:
+        app = create_app(platform=demo)
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        "/api/v1/cases",
+                        json=body,
+                        headers={**headers, "Idempotency-Key": f"http-{i}"},
+                    )
+                    for i, body in enumerate(bodies)
+                )
+            )
+
+    answers = asyncio.run(send_all())
+    assert [a.status_code for a in answers] == [201] * 24, [a.text for a in answers]
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 24 and _count(demo, t.cases) == 24
+    assert _count(demo, t.citizens) == 1  # the same phone, one citizen
+    count, breaks, _ = verify_audit(demo.uow())
+    assert breaks == [] and count >= 24
+    assert demo.group_commit.stats.reports == 24
