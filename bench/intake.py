@@ -3,7 +3,7 @@
 Each run makes a fresh PostgreSQL database, upgrades it with ``chengyun db upgrade``,
 loads the demo sub-district and starts ``chengyun serve --workers N`` on a free loopback
 port. The load generator, in this process and so apart from the server (asyncio +
-httpx2, ``concurrency`` requests in flight), warms up for a few seconds and then reports
+``bench.http.LeanClient``, ``concurrency`` requests in flight), warms up for a few seconds and then reports
 cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
 when the platform has it), random positions inside the demo units, a unique
 ``Idempotency-Key`` each, no photos. Every request's latency and status are kept.
@@ -58,6 +58,7 @@ from psycopg import sql
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from bench.http import HttpError, LeanClient
 from bench.record import Figure, fmt, print_or_record
 
 TARGET = 1000.0
@@ -417,7 +418,7 @@ class Sample:
 
 #: Sends one request with ``Idempotency-Key: key``; answers the status and, when the
 #: request was taken, the case number the answer names.
-Send = Callable[[httpx2.AsyncClient, random.Random, str], Awaitable[tuple[int, str | None]]]
+Send = Callable[[LeanClient, random.Random, str], Awaitable[tuple[int, str | None]]]
 #: Keeps the load up for a number of seconds with a seed: the samples and the time taken.
 Load = Callable[[float, int], tuple[list[Sample], float]]
 
@@ -429,25 +430,25 @@ async def _load(
     passed, each with a new ``Idempotency-Key``; the samples and the time until the last
     answer."""
     samples: list[Sample] = []
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30
-    ) as client:
-        start = time.perf_counter()
-        end = start + seconds
+    start = time.perf_counter()
+    end = start + seconds
 
-        async def one_client(rng: random.Random) -> None:
+    async def one_client(rng: random.Random) -> None:
+        client = LeanClient(base, headers)
+        try:
             while time.perf_counter() < end:
                 key = uuid.uuid4().hex
                 started = time.perf_counter()
                 try:
                     status, number = await send(client, rng, key)
-                except httpx2.HTTPError:
+                except HttpError:
                     status, number = 0, None
                 samples.append(Sample(started, time.perf_counter() - started, status, key, number))
+        finally:
+            await client.close()
 
-        await asyncio.gather(*(one_client(random.Random(seed + i)) for i in range(concurrency)))
-        return samples, time.perf_counter() - start
+    await asyncio.gather(*(one_client(random.Random(seed + i)) for i in range(concurrency)))
+    return samples, time.perf_counter() - start
 
 
 def load(base: str, headers: dict[str, str], send: Send, concurrency: int) -> Load:
@@ -461,9 +462,7 @@ def load(base: str, headers: dict[str, str], send: Send, concurrency: int) -> Lo
 
 
 def _case_poster(work: Workload) -> Send:
-    async def send(
-        client: httpx2.AsyncClient, rng: random.Random, key: str
-    ) -> tuple[int, str | None]:
+    async def send(client: LeanClient, rng: random.Random, key: str) -> tuple[int, str | None]:
         answer = await client.post(
             "/api/v1/cases", json=report(work, rng), headers={"Idempotency-Key": key}
         )

@@ -39,6 +39,7 @@ from typing import IO
 import httpx2
 import psycopg
 
+from bench.http import LeanClient
 from bench.intake import (
     BASELINE_S,
     Check,
@@ -108,9 +109,7 @@ def form(
 
 
 def poster(offered: Services, positions: list[tuple[float, float]]) -> Send:
-    async def send(
-        client: httpx2.AsyncClient, rng: random.Random, key: str
-    ) -> tuple[int, str | None]:
+    async def send(client: LeanClient, rng: random.Random, key: str) -> tuple[int, str | None]:
         answer = await client.post(
             PATH, data=form(offered, positions, rng), headers={"Idempotency-Key": key}
         )

@@ -26,9 +26,9 @@ import tempfile
 import time
 from collections.abc import Callable
 
-import httpx2
 import psycopg
 
+from bench.http import HttpError, LeanClient
 from bench.intake import (
     BackendCpu,
     bearer_token,
@@ -62,27 +62,27 @@ async def _load(
     """Requests/s, p99 in ms and the number of answers other than 200."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30
-    ) as client:
-        start = time.perf_counter()
-        end = start + seconds
+    start = time.perf_counter()
+    end = start + seconds
 
-        async def one_client(rng: random.Random) -> None:
-            nonlocal errors
+    async def one_client(rng: random.Random) -> None:
+        nonlocal errors
+        client = LeanClient(base, headers)
+        try:
             while time.perf_counter() < end:
                 started = time.perf_counter()
                 try:
                     answer = await client.get(path(rng))
                     ok = answer.status_code == 200
-                except httpx2.HTTPError:
+                except HttpError:
                     ok = False
                 latencies.append(time.perf_counter() - started)
                 errors += int(not ok)
+        finally:
+            await client.close()
 
-        await asyncio.gather(*(one_client(random.Random(i)) for i in range(concurrency)))
-        elapsed = time.perf_counter() - start
+    await asyncio.gather(*(one_client(random.Random(i)) for i in range(concurrency)))
+    elapsed = time.perf_counter() - start
     latencies.sort()
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0.0
     return len(latencies) / elapsed, p99, errors
