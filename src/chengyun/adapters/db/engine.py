@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,45 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     # At most 15 connections a process, as SQLAlchemy's default (5 kept, 10 more on demand),
     # but all of them kept: with the default, the 10 were closed as they came back and
     # opened again under load — at 32 requests in flight, a new database session (a new
     # PostgreSQL backend, its caches cold) for one case detail in five.
     kwargs.setdefault("pool_size", 15)
     kwargs.setdefault("max_overflow", 0)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has been idle a while, so that one
+    dropped by a database restart or a firewall is replaced instead of failing a request.
+    SQLAlchemy's ``pool_pre_ping`` pings before every use: one more round trip for every
+    request, which under load (a connection back in use within milliseconds) only costs.
+    A connection that breaks while busy still fails its request once (a 503 the client
+    retries), and SQLAlchemy then replaces every connection of the pool."""
+
+    @sa.event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine.pool, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or back in use at once
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
+        if not alive:
+            raise sa.exc.DisconnectionError("the connection did not answer a ping")
 
 
 def alembic_config(url: str | None = None) -> Config:
