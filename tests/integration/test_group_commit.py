@@ -233,3 +233,23 @@ def test_concurrent_reports_over_http_all_land_once_on_one_audit_chain(
     count, breaks, _ = verify_audit(demo.uow())
     assert breaks == [] and count >= 24
     assert demo.group_commit.stats.reports == 24
+
+
+class Boom(BaseException):
+    """Something no report should ever raise."""
+
+
+def test_a_report_that_blows_up_gets_its_error_and_the_others_and_the_thread_go_on(
+    demo: Platform,
+) -> None:
+    def explode(uow: UnitOfWork, command: ReportCommand) -> ReportCommand:
+        raise Boom()
+
+    committer = GroupCommit(demo.uow, demo.cases)
+    futures = committer.submit_all([_report(1), replace(_report(2), with_case=explode), _report(3)])
+    assert futures[0].result(timeout=60).created
+    with pytest.raises(Boom):
+        futures[1].result(timeout=60)
+    assert futures[2].result(timeout=60).created
+    assert committer.submit(_report(4)).result(timeout=60).created
+    assert _count(demo, t.cases) == 3

@@ -115,7 +115,13 @@ class GroupCommit:
         batch = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
         self.stats.reports += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        self._write(batch)
+        try:
+            self._write(batch)
+        except BaseException as error:  # never leave a request waiting, nor stop the thread
+            log.exception("group commit failed; its reports are answered with the error")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
 
     def _write(self, batch: list[tuple[Report, Future[Reported]]]) -> None:
         stats = self.stats
@@ -129,7 +135,7 @@ class GroupCommit:
                 self._write([batch[alone.index]])
                 self._write(batch[alone.index + 1 :])
                 return
-            except Exception as error:
+            except BaseException as error:
                 stats.batches_undone += 1
                 log.info(
                     "group commit of %d reports undone (%s); taking each alone",
@@ -145,5 +151,5 @@ class GroupCommit:
             stats.transactions += 1
             try:
                 future.set_result(report_one(self._uow_factory(), self._env, report))
-            except Exception as error:  # the request waiting for it answers with it
+            except BaseException as error:  # the request waiting for it answers with it
                 future.set_exception(error)
