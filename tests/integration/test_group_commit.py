@@ -6,6 +6,7 @@ reports taken one by one, so each gets its own answer; over HTTP, concurrent rep
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
 
 import httpx2
@@ -253,3 +254,21 @@ def test_a_report_that_blows_up_gets_its_error_and_the_others_and_the_thread_go_
     assert futures[2].result(timeout=60).created
     assert committer.submit(_report(4)).result(timeout=60).created
     assert _count(demo, t.cases) == 3
+
+
+def test_a_batch_shares_its_cases_out_as_reports_taken_one_by_one_would(
+    demo: Platform,
+) -> None:
+    same_place = {"lng": CENTRE[0] + 0.001, "lat": CENTRE[1] - 0.001, "subclass": "E0102"}
+    taken = report_cases(demo.uow(), demo.cases, [_report(i, **same_place) for i in range(8)])
+    in_batch = Counter(r.record.case.assignee for r in taken)
+    alone = [
+        report_case(demo.uow(), demo.cases, *_args(_report(i, **same_place))) for i in range(8, 16)
+    ]
+    after = Counter(r.record.case.assignee for r in alone)
+    # the open cases of each person were counted once and then kept up to date: the batch
+    # spread its cases as evenly as the reports taken alone afterwards did
+    assert len(in_batch) > 1 and max(in_batch.values()) - min(in_batch.values()) <= 1
+    assert set(after) == set(in_batch)
+    totals = in_batch + after
+    assert max(totals.values()) - min(totals.values()) <= 1

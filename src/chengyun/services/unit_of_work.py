@@ -84,7 +84,8 @@ class CaseRepository(Protocol):
         """Until ``flush``, keep back the rows of new cases that nothing in the transaction
         reads (their events and measure profiles, their Idempotency-Keys) and then write
         each table's in one statement; ``flush`` raises ``DuplicateKey`` for a key stored
-        before."""
+        before. Meanwhile ``open_counts`` reads each person's count once and adds the
+        cases added since."""
         ...
 
     def flush(self) -> None: ...

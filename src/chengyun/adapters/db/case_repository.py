@@ -561,6 +561,8 @@ class SqlCaseRepository:
         self.dialect = connection.dialect.name
         #: Rows held back until ``flush``: (statement, rows) by table.
         self._held_back: dict[str, tuple[Any, list[dict[str, Any]]]] | None = None
+        #: While rows are held back: open cases per person as first read, plus the new.
+        self._open_counts: dict[str, int] = {}
 
     def hold_back(self) -> None:
         self._held_back = {
@@ -568,9 +570,11 @@ class SqlCaseRepository:
             "case_measures": (case_measures.INSERT, []),
             "idempotency_keys": (t.idempotency_keys.insert(), []),
         }
+        self._open_counts = {}
 
     def flush(self) -> None:
         held, self._held_back = self._held_back, None
+        self._open_counts = {}
         for table, (statement, rows) in (held or {}).items():
             if not rows:
                 continue
@@ -614,6 +618,9 @@ class SqlCaseRepository:
         }
         case_id = int(self.connection.execute(_INSERT_CASE, row).scalar_one())
         record.case.id = case_id
+        assignee = record.case.assignee
+        if assignee in self._open_counts and record.case.status in OPEN_STATUSES:
+            self._open_counts[assignee] += 1  # a batch's count, kept up to date
         self._append_events(record)
         profile = case_measures.profile_row(case_id, facts)
         if not self._held("case_measures", [profile]):
@@ -661,6 +668,18 @@ class SqlCaseRepository:
 
     def open_counts(self, numbers: Iterable[str]) -> dict[str, int]:
         wanted = list(numbers)
+        if self._held_back is None:
+            return self._count_open(wanted)
+        # a batch asks of the same people again and again: each is counted once, and the
+        # batch's own cases are added as they are written (see ``add``)
+        known = self._open_counts
+        missing = [n for n in wanted if n not in known]
+        if missing:
+            counted = self._count_open(missing)
+            known.update({n: counted.get(n, 0) for n in missing})
+        return {n: known[n] for n in wanted if known[n]}
+
+    def _count_open(self, wanted: list[str]) -> dict[str, int]:
         if not wanted:
             return {}
         rows = self.connection.execute(_OPEN_COUNTS, {"numbers": wanted})
