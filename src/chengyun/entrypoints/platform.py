@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -24,12 +25,15 @@ from chengyun.domain.working_time import WorkingCalendar
 from chengyun.services.cases import CaseEnvironment, IntakePolicy
 from chengyun.services.group_commit import GroupCommit
 
+_GROUP_COMMIT_LOCK = threading.Lock()
+
 
 @dataclass
 class Platform:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     engine_override: Engine | None = None
+    _group_commit: GroupCommit | None = field(default=None, init=False, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -94,8 +98,12 @@ class Platform:
             ),
         )
 
-    @cached_property
+    @property
     def group_commit(self) -> GroupCommit:
         """This process's committing thread for new reports (成组提交): the reports that
-        arrive while one transaction commits are written together in the next."""
-        return GroupCommit(self.uow, self.cases)
+        arrive while one transaction commits are written together in the next. Made once,
+        under a lock: Open311 asks for it from several threads at once."""
+        with _GROUP_COMMIT_LOCK:
+            if self._group_commit is None:
+                self._group_commit = GroupCommit(self.uow, self.cases)
+            return self._group_commit
