@@ -51,7 +51,8 @@ from bench.intake import (
 
 
 class _Statements:
-    """Counts the statements an engine sends, by their first two words."""
+    """Counts the statements an engine sends, by their first two words (three for an
+    INSERT, naming its table)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.seen: Counter[str] = Counter()
@@ -59,7 +60,8 @@ class _Statements:
 
     def _count(self, _c: Any, _cur: Any, statement: str, *_: Any) -> None:
         words = statement.split()
-        self.seen[" ".join(words[:2]) if words else "?"] += 1
+        shown = 3 if words and words[0] == "INSERT" else 2
+        self.seen[" ".join(words[:shown]) if words else "?"] += 1
 
 
 class _AllThreads:
@@ -128,6 +130,9 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="cProfile every thread")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument(
+        "--dump", metavar="FILE", help="with --profile: also write the profile (pstats) to FILE"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     args = parser.parse_args()
 
@@ -183,6 +188,8 @@ def main() -> None:
         stats.sort_stats("cumulative").print_stats(args.top)
         stats.sort_stats("tottime").print_stats(args.top)
         print(out.getvalue())
+        if args.dump:
+            stats.dump_stats(args.dump)
 
 
 def _workload(app: Any, database: str) -> Workload:

@@ -418,9 +418,9 @@ class _Batch:
         for record in records:
             by_prefix.setdefault(self.prefixes[record.case.number], []).append(record)
         real: dict[str, str] = {}
-        for prefix in sorted(by_prefix):  # one order for every batch: no deadlock
-            group = by_prefix[prefix]
-            first = uow.cases.next_sequence(prefix, len(group)) - len(group) + 1
+        lasts = uow.cases.next_sequences({p: len(group) for p, group in by_prefix.items()})
+        for prefix, group in by_prefix.items():
+            first = lasts[prefix] - len(group) + 1
             for i, record in enumerate(group):
                 real[record.case.number] = f"{prefix}{first + i:05d}"
         for record in records:

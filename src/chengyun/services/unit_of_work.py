@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -74,6 +74,11 @@ class CaseRepository(Protocol):
     def next_sequence(self, prefix: str, count: int = 1) -> int:
         """The next number in the daily sequence of ``prefix`` (subclass code + date); with
         ``count``, the last of the next ``count`` numbers."""
+        ...
+
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """``next_sequence`` for several prefixes in one go (prefix → how many numbers):
+        prefix → the last of its numbers, taken in the prefixes' sorted order."""
         ...
 
     def renumber(self, records: Sequence[CaseRecord]) -> None:

@@ -278,6 +278,15 @@ def _next_sequence(dialect: str) -> Any:
     ).returning(t.case_sequences.c.last)
 
 
+#: The next numbers of several prefixes at once (PostgreSQL), locked in prefix order.
+_NEXT_SEQUENCES = sa.text(
+    "INSERT INTO case_sequences (prefix, last) "
+    "SELECT prefix, n FROM unnest(CAST(:prefixes AS varchar[]), CAST(:counts AS integer[])) "
+    "AS wanted (prefix, n) ORDER BY prefix "
+    "ON CONFLICT (prefix) DO UPDATE SET last = case_sequences.last + excluded.last "
+    "RETURNING prefix, last"
+)
+
 #: A group commit's cases get their numbers at its end (see ``renumber``).
 _RENUMBER = (
     t.cases.update()
@@ -598,6 +607,16 @@ class SqlCaseRepository:
                 _next_sequence(self.dialect), {"prefix": prefix, "count": count}
             ).scalar_one()
         )
+
+    def next_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        prefixes = sorted(counts)  # one order for every transaction: no deadlock
+        if self.dialect != "postgresql" or len(prefixes) < 2:
+            return {p: self.next_sequence(p, counts[p]) for p in prefixes}
+        # one statement for them all; PostgreSQL takes the rows in the SELECT's order
+        rows = self.connection.execute(
+            _NEXT_SEQUENCES, {"prefixes": prefixes, "counts": [counts[p] for p in prefixes]}
+        )
+        return {prefix: int(last) for prefix, last in rows}
 
     def renumber(self, records: Sequence[CaseRecord]) -> None:
         if records:
