@@ -17,10 +17,11 @@ from sqlalchemy.engine import Engine
 from chengyun.adapters.backup import create_backup, restore_backup
 from chengyun.adapters.db import case_counts
 from chengyun.adapters.db import tables as t
-from chengyun.adapters.db.engine import alembic_config, upgrade
+from chengyun.adapters.db.engine import alembic_config, make_engine, upgrade
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.demo.loader import load_demo
+from chengyun.domain.cases import Channel
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import sweep
@@ -281,3 +282,42 @@ def test_a_restore_counts_the_cases_it_inserts(
     assert _totals(restored) == _totals(demo) == _expected(demo)
     restore_backup(scratch, archive, None, force=True)  # emptied first (TRUNCATE), again
     assert _totals(restored) == _expected(demo)
+
+
+@pytest.fixture
+def blank(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of the session's kind beside the session's one."""
+    if engine.dialect.name == "postgresql":
+        with empty_postgresql() as database:
+            yield database
+        return
+    database = make_engine(f"sqlite:///{tmp_path / 'blank.sqlite3'}")
+    yield database
+    database.dispose()
+
+
+def test_the_list_state_migration_fills_in_the_stored_cases_and_goes_back(
+    blank: Engine, clock: DrivenClock, tmp_path: Path
+) -> None:
+    upgrade(blank)
+    settings = Settings(mode="test", data_dir=tmp_path, territory_refresh_seconds=0)
+    platform = Platform(settings, clock=clock, engine_override=blank)
+    load_demo(platform.uow(), clock)
+    for channel in (Channel.PATROL, Channel.CITIZEN_QR, Channel.HOTLINE, Channel.CITIZEN_QR):
+        new_case(platform, "YPG1-001", channel=channel)
+    with platform.uow() as uow:
+        before = uow.cases.summaries(CaseFilter(), 50, 0)[1]
+    assert any(r.possible_duplicates for r in before) and all(r.deadlines for r in before)
+    assert any(r.dispatch_reason for r in before)
+
+    with blank.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "20261127_1320")
+    assert "list_state" not in {c["name"] for c in sa.inspect(blank).get_columns("cases")}
+    upgrade(blank)  # each stored case gets its list state from its state
+
+    with platform.uow() as uow:
+        after = uow.cases.summaries(CaseFilter(), 50, 0)[1]
+        records = uow.cases.search(CaseFilter(), 50, 0)[1]
+    assert after == before == [CaseSummary.of(r) for r in records]

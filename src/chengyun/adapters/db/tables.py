@@ -155,6 +155,8 @@ cases = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("state", sa.JSON, nullable=False),
+    # What a list row shows of the state (``case_repository.list_state``), kept with it.
+    sa.Column("list_state", sa.JSON),
     # Facts for the measures (考核指标), kept up to date on every save so that the
     # measures are set-based SQL over one row per case.
     sa.Column("first_channel", sa.String(20)),
