@@ -23,6 +23,7 @@ from chengyun.config import Settings
 from chengyun.demo.loader import load_demo
 from chengyun.domain.cases import Channel
 from chengyun.domain.working_time import CHINA_TZ
+from chengyun.entrypoints.api.v1.cases import CaseDetail
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import sweep
 from chengyun.services.records import CaseFilter, CaseSummary
@@ -109,6 +110,8 @@ def test_rows_and_totals_are_those_of_the_cases(
     for item in listed["items"]:
         detail = client.get(f"/api/v1/cases/{item['id']}").json()
         assert {k: detail[k] for k in item} == item
+        # the detail's plain values are exactly what its model would have answered
+        assert CaseDetail.model_validate(detail).model_dump(mode="json") == detail
 
 
 def test_equal_deadlines_newest_first(client: TestClient, demo: Platform) -> None:

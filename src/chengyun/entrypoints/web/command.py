@@ -28,7 +28,7 @@ from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.limits import MAX_ID
 from chengyun.entrypoints.api.security import csrf_token, requires
-from chengyun.entrypoints.api.v1.cases import CaseDetail, EventOut, get_case
+from chengyun.entrypoints.api.v1.cases import EventOut, case_detail
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.web.i18n import (
     COOKIE,
@@ -360,7 +360,7 @@ def case_page(
         return _to_login(request)
     lang = language(request)
     try:
-        detail: CaseDetail = get_case(platform, who, case_id)
+        detail = case_detail(platform, who, case_id)
     except (NotFound, Forbidden) as error:
         if not _browser(request):
             raise

@@ -21,7 +21,7 @@ from chengyun.domain.cases import CaseStatus
 from chengyun.domain.errors import Forbidden, NotFound, Problem
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.limits import MAX_ID
-from chengyun.entrypoints.api.v1.cases import CaseDetail, get_case
+from chengyun.entrypoints.api.v1.cases import case_detail
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.web.command import (
     _browser,
@@ -220,7 +220,7 @@ def phone_task(
         return _to_login(request)
     lang = language(request)
     try:
-        detail: CaseDetail = get_case(platform, who, case_id)
+        detail = case_detail(platform, who, case_id)
     except (NotFound, Forbidden) as error:
         return _refusal(request, platform, who, lang, error)
     context = _phone_frame(request, platform, who, lang, detail.number)
