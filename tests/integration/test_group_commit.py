@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx2
 import pytest
@@ -132,6 +133,44 @@ def test_a_video_alert_merging_into_a_case_of_its_batch_is_taken_alone(demo: Pla
     with demo.engine.connect() as connection:
         numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
     assert numbers == {reported.record.case.number, merged.record.case.number}
+
+
+def test_a_batch_finds_the_earlier_cases_near_each_report_as_reports_alone_would(
+    demo: Platform,
+) -> None:
+    place = {"lng": CENTRE[0] + 0.001, "lat": CENTRE[1] - 0.001}
+    earlier = report_case(
+        demo.uow(), demo.cases, *_args(_report(40, key="earlier", subclass="E0102", **place))
+    ).record
+    a_minute_ago = demo.clock.now() - timedelta(minutes=1)
+    reports = [
+        _report(41, subclass="E0102", **place),
+        _report(42, subclass="E0504", **place),  # another subclass
+        _report(43, subclass="E0102", observed_at=a_minute_ago, **place),  # before `earlier`
+        _report(44, subclass="E0102", **place),
+        _report(45, subclass="E0102", lng=CENTRE[0] + 0.01, lat=CENTRE[1]),  # far away
+    ]
+    sent: list[str] = []
+    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    sa.event.listen(*listen)
+    try:
+        taken = [r.record for r in report_cases(demo.uow(), demo.cases, reports)]
+    finally:
+        sa.event.remove(*listen)
+
+    def offered(i: int) -> list[int]:
+        return [d["id"] for d in taken[i].extra.get("possible_duplicates", [])]
+
+    # oldest first, the batch's own cases among them (equal times by id)
+    assert [offered(i) for i in range(5)] == [
+        [earlier.id],
+        [],
+        [],
+        [taken[2].id, earlier.id, taken[0].id],
+        [],
+    ]
+    nearby_queries = [s for s in sent if "lng BETWEEN" in s]
+    assert len(nearby_queries) == (1 if demo.engine.dialect.name == "postgresql" else 5)
 
 
 def test_a_batch_with_one_refused_report_writes_nothing(demo: Platform) -> None:

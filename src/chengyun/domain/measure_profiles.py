@@ -59,6 +59,23 @@ def bit(measure: Measure, part: Part, closed: bool) -> int:
     return 1 << (4 * index + 2 * (part is Part.DENOMINATOR) + int(closed))
 
 
+#: For each case-counting measure, its rule's two parts with their bits for a period by
+#: whose end the case was not closed and for one by whose end it was: worked out once.
+_FLAGGED_PARTS = tuple(
+    (
+        measure,
+        tuple(
+            (weight, bit(measure, part, False), bit(measure, part, True))
+            for part, weight in (
+                (Part.NUMERATOR, RATIO_RULES[measure].numerator),
+                (Part.DENOMINATOR, RATIO_RULES[measure].denominator),
+            )
+        ),
+    )
+    for measure in FLAGGED
+)
+
+
 def weight_index(measure: Measure, part: Part) -> int:
     """Where ``part`` of a weighted measure sits in ``Profile.weights``."""
     return 2 * WEIGHTED.index(measure) + int(part is Part.DENOMINATOR)
@@ -81,26 +98,26 @@ def profile_of(f: CaseFacts) -> Profile:
     rule depending on the closing)."""
     # ``closed by the end`` is ``closed_at < end``: false for a period ending at the
     # closing, true for one ending after everything.
+    # An open case (most of those saved) gives both periods the same answer: each rule is
+    # asked once.
+    open_case = f.closed_at is None
     before_closing = f.closed_at if f.closed_at is not None else _AFTER_ALL
     bits = 0
-    for measure in FLAGGED:
-        rule = RATIO_RULES[measure]
-        for part, weight in (
-            (Part.NUMERATOR, rule.numerator),
-            (Part.DENOMINATOR, rule.denominator),
-        ):
-            for closed, end in ((False, before_closing), (True, _AFTER_ALL)):
-                value = weight(f, end)
+    for measure, parts in _FLAGGED_PARTS:
+        for weight, not_closed_bit, closed_bit in parts:
+            after = weight(f, _AFTER_ALL)
+            before = after if open_case else weight(f, before_closing)
+            for value, set_bit in ((before, not_closed_bit), (after, closed_bit)):
                 if value not in (0, 1):
                     raise ValueError(f"{measure.value} counts cases, but gave {value}")
                 if value:
-                    bits |= bit(measure, part, closed)
+                    bits |= set_bit
     weights: list[int] = []
     for measure in WEIGHTED:
         rule = RATIO_RULES[measure]
         for weight in (rule.numerator, rule.denominator):
             value = weight(f, _AFTER_ALL)
-            if weight(f, before_closing) != value:
+            if not open_case and weight(f, before_closing) != value:
                 raise ValueError(f"{measure.value} is weighted but depends on the closing")
             weights.append(value)
     return Profile(

@@ -373,6 +373,7 @@ def report_cases(
     with uow:
         batch = _Batch(secrets.token_hex(8))
         uow.cases.hold_back()
+        _expect_nearby(uow, env, reports)
         taken = []
         for i, (report, location) in enumerate(zip(reports, locations, strict=True)):
             try:
@@ -382,6 +383,21 @@ def report_cases(
         batch.finish(uow, env.clock, [r.record for r in taken])
         uow.commit()
     return taken
+
+
+def _expect_nearby(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]) -> None:
+    """Ask ahead, in one go, for the earlier open cases near each report of a batch, as
+    ``_earlier_nearby`` will (it looks back from the time the case was observed, or now)."""
+    now = env.clock.now()
+    observed = [r.command.observed_at for r in reports]
+    earliest = min(
+        (o for o in observed if o is not None and o.utcoffset() is not None), default=now
+    )
+    uow.cases.expect_nearby(
+        [(r.command.subclass, r.command.lng, r.command.lat) for r in reports],
+        env.policy.duplicate_radius_m,
+        min(earliest, now) - env.policy.duplicate_window,
+    )
 
 
 class TakeAlone(Exception):

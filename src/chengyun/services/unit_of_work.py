@@ -103,6 +103,16 @@ class CaseRepository(Protocol):
         ...
 
     def open_counts(self, numbers: Iterable[str]) -> dict[str, int]: ...
+    def expect_nearby(
+        self, places: Sequence[tuple[str, float, float]], radius_m: float, since: datetime
+    ) -> None:
+        """While rows are held back: ask ahead, all at once, what ``nearby_open`` will be
+        asked of each of ``places`` (subclass, longitude, latitude), for ``radius_m`` at
+        most and since ``since`` at the earliest; it then answers those from what was
+        found and the open cases added since. Other questions go to the database as
+        before. A repository may do nothing here."""
+        ...
+
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
     ) -> list[NearbyCase]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
@@ -311,13 +312,17 @@ _RENUMBER = (
 )
 
 
+#: The open statuses as words written into the statements: no parameters to expand on
+#: every execution of the case list's most common filter or of a report's queries.
+_OPEN_WORDS: list[Any] = [sa.literal_column(f"'{s}'") for s in sorted(OPEN)]
+
 # The other queries every report makes, built once with bound parameters (building them
 # from values cost about as much as running them).
 _OPEN_COUNTS = (
     sa.select(t.cases.c.assignee, sa.func.count())
     .where(
         t.cases.c.assignee.in_(sa.bindparam("numbers", expanding=True)),
-        t.cases.c.status.in_(OPEN),
+        t.cases.c.status.in_(_OPEN_WORDS),
     )
     .group_by(t.cases.c.assignee)
 )
@@ -325,21 +330,61 @@ _NEARBY_OPEN = (
     sa.select(t.cases.c.id, t.cases.c.number, t.cases.c.reported_at, t.cases.c.lng, t.cases.c.lat)
     .where(
         t.cases.c.subclass == sa.bindparam("subclass"),
-        t.cases.c.status.in_(OPEN),
+        t.cases.c.status.in_(_OPEN_WORDS),
         t.cases.c.reported_at >= sa.bindparam("since"),
         t.cases.c.lng.between(sa.bindparam("west"), sa.bindparam("east")),
         t.cases.c.lat.between(sa.bindparam("south"), sa.bindparam("north")),
     )
     .order_by(t.cases.c.reported_at, t.cases.c.id)
 )
+#: ``_NEARBY_OPEN`` for many places at once (PostgreSQL): each row says which place
+#: (``i``, from 1) it is near.
+_NEARBY_MANY = sa.text(
+    "SELECT w.i, c.id, c.number, c.reported_at, c.lng, c.lat FROM unnest("
+    "CAST(:subclasses AS varchar[]), CAST(:west AS float8[]), CAST(:east AS float8[]), "
+    "CAST(:south AS float8[]), CAST(:north AS float8[])"
+    ") WITH ORDINALITY AS w (subclass, west, east, south, north, i) "
+    "JOIN cases AS c ON c.subclass = w.subclass "
+    f"AND c.status IN ({', '.join(repr(s) for s in sorted(OPEN))}) "
+    "AND c.reported_at >= :since "
+    "AND c.lng BETWEEN w.west AND w.east AND c.lat BETWEEN w.south AND w.north"
+).columns(
+    sa.column("i", sa.Integer),
+    t.cases.c.id,
+    t.cases.c.number,
+    t.cases.c.reported_at,
+    t.cases.c.lng,
+    t.cases.c.lat,
+)
+
+
+def _box(lng: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """West, east, south and north of a square around a point holding its circle."""
+    dlat = radius_m / 110_540.0
+    dlng = radius_m / (111_320.0 * math.cos(math.radians(lat)))
+    return lng - dlng, lng + dlng, lat - dlat, lat + dlat
+
+
+@dataclass(frozen=True)
+class _Near:
+    """A case that may be near a report: what ``_NEARBY_OPEN`` reads of it."""
+
+    id: int
+    number: str
+    reported_at: datetime
+    lng: float
+    lat: float
+
+
+#: What a batch asked ahead of its reports (see ``expect_nearby``): the radius and the
+#: earliest time asked for, and each place's cases.
+_Expected = tuple[float, datetime, dict[tuple[str, float, float], list[_Near]]]
+
+
 _SEEN_KEY = sa.select(t.idempotency_keys.c.request_hash, t.idempotency_keys.c.case_id).where(
     t.idempotency_keys.c.key == sa.bindparam("key")
 )
 
-
-#: The open statuses as words written into the statements: no parameters to expand on
-#: every execution of the case list's most common filter.
-_OPEN_WORDS: list[Any] = [sa.literal_column(f"'{s}'") for s in sorted(OPEN)]
 #: Filters compared with a column of the same name.
 _EQUAL = ("grid_code", "unit_code", "urgency", "channel", "subclass", "assignee", "light")
 
@@ -580,6 +625,10 @@ class SqlCaseRepository:
         self._held_back: dict[str, tuple[Any, list[dict[str, Any]]]] | None = None
         #: While rows are held back: open cases per person as first read, plus the new.
         self._open_counts: dict[str, int] = {}
+        #: While rows are held back: the open cases near the batch's reports, asked ahead
+        #: (``expect_nearby``), and the open cases the batch added since, by subclass.
+        self._expected: _Expected | None = None
+        self._batch_open: list[tuple[str, _Near]] = []
 
     def hold_back(self) -> None:
         self._held_back = {
@@ -588,10 +637,14 @@ class SqlCaseRepository:
             "idempotency_keys": (t.idempotency_keys.insert(), []),
         }
         self._open_counts = {}
+        self._expected = None
+        self._batch_open = []
 
     def flush(self) -> None:
         held, self._held_back = self._held_back, None
         self._open_counts = {}
+        self._expected = None
+        self._batch_open = []
         for table, (statement, rows) in (held or {}).items():
             if not rows:
                 continue
@@ -648,6 +701,11 @@ class SqlCaseRepository:
         assignee = record.case.assignee
         if assignee in self._open_counts and record.case.status in OPEN_STATUSES:
             self._open_counts[assignee] += 1  # a batch's count, kept up to date
+        position = record.case.position
+        if self._expected is not None and position and record.case.status in OPEN_STATUSES:
+            # what the batch's later reports would have found of it in the database
+            near = _Near(case_id, record.case.number, record.case.reported_at, *position)
+            self._batch_open.append((record.case.subclass, near))
         self._append_events(record)
         profile = case_measures.profile_row(case_id, facts)
         if not self._held("case_measures", [profile]):
@@ -712,22 +770,61 @@ class SqlCaseRepository:
         rows = self.connection.execute(_OPEN_COUNTS, {"numbers": wanted})
         return {a: int(n) for a, n in rows}
 
+    def expect_nearby(
+        self, places: Sequence[tuple[str, float, float]], radius_m: float, since: datetime
+    ) -> None:
+        if self._held_back is None or self.dialect != "postgresql" or not places:
+            return
+        wanted = list(dict.fromkeys(places))
+        boxes = [_box(lng, lat, radius_m) for _, lng, lat in wanted]
+        rows = self.connection.execute(
+            _NEARBY_MANY,
+            {
+                "subclasses": [subclass for subclass, _, _ in wanted],
+                "west": [b[0] for b in boxes],
+                "east": [b[1] for b in boxes],
+                "south": [b[2] for b in boxes],
+                "north": [b[3] for b in boxes],
+                "since": since,
+            },
+        )
+        found: dict[tuple[str, float, float], list[_Near]] = {place: [] for place in wanted}
+        for i, *near in rows:
+            found[wanted[i - 1]].append(_Near(*near))
+        self._expected = (radius_m, since, found)
+
+    def _nearby_expected(
+        self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
+    ) -> list[_Near] | None:
+        """What ``expect_nearby`` found for this question, with the cases the batch added
+        since (ordered as ``_NEARBY_OPEN`` orders them); ``None`` if it was not asked."""
+        if self._expected is None:
+            return None
+        radius, earliest, found = self._expected
+        stored = found.get((subclass, lng, lat))
+        if stored is None or radius_m > radius or since < earliest:
+            return None
+        mine = [near for code, near in self._batch_open if code == subclass]
+        rows = [r for r in (*stored, *mine) if r.reported_at >= since]
+        return sorted(rows, key=lambda r: (r.reported_at, r.id))
+
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
     ) -> list[NearbyCase]:
-        dlat = radius_m / 110_540.0
-        dlng = radius_m / (111_320.0 * math.cos(math.radians(lat)))
-        rows = self.connection.execute(
-            _NEARBY_OPEN,
-            {
-                "subclass": subclass,
-                "since": since,
-                "west": lng - dlng,
-                "east": lng + dlng,
-                "south": lat - dlat,
-                "north": lat + dlat,
-            },
-        ).all()
+        rows: Sequence[Any] | None = self._nearby_expected(subclass, lng, lat, radius_m, since)
+        if rows is None:
+            west, east, south, north = _box(lng, lat, radius_m)
+            rows = self.connection.execute(
+                _NEARBY_OPEN,
+                {
+                    "subclass": subclass,
+                    "since": since,
+                    "west": west,
+                    "east": east,
+                    "south": south,
+                    "north": north,
+                },
+            ).all()
         return [
             NearbyCase(int(r.id), r.number, r.reported_at)
             for r in rows
