@@ -26,6 +26,7 @@ from chengyun.adapters.events import (
     InProcessBus,
     PostgresBus,
     bus_for,
+    notify,
 )
 from chengyun.config import Settings
 from chengyun.domain.access import Principal, Role, ScopeKind
@@ -93,6 +94,19 @@ def test_a_report_and_each_action_are_heard_as_they_commit(
     accepted = listening.next()
     assert (accepted.case_id, accepted.kind, accepted.status) == (case["id"], "accept", "accepted")
     assert accepted.version > heard.version
+
+
+def test_several_changes_of_one_commit_are_heard_each_as_sent(
+    demo: Platform, listening: Heard
+) -> None:
+    odd = 'say "城运" \\ back\\slash, tab\t, {braces} [and] \\u0041'
+    changes = [
+        CaseChange(i, "dispatch", f"N{i}", "dispatched", i, G1, reporter=odd, handlers=(odd,))
+        for i in range(1, 4)
+    ]
+    with demo.engine.begin() as connection:
+        notify(connection, changes)
+    assert [listening.next() for _ in changes] == changes
 
 
 def test_nothing_is_heard_of_a_change_that_rolled_back(
