@@ -77,3 +77,14 @@ def test_duty_commander_rotates_daily() -> None:
     assert {first.number, second.number} == {"K1", "K2"}
     assert third == first
     assert duty_commander([], date(2020, 6, 24)) is None
+
+
+def test_a_roster_keeps_its_answers_and_another_roster_has_its_own() -> None:
+    roster = Roster(PEOPLE, ASSIGNMENTS)
+    first = on_duty(roster, Shift.DAY, grid_code=G1, street=True)
+    first.clear()  # the caller's list: the kept answer is not touched
+    assert numbers(on_duty(roster, Shift.DAY, grid_code=G1, street=True)) == ["S1", "S2"]
+    assert len(roster.answers) == 1
+    without_s1 = Roster(PEOPLE, tuple(a for a in ASSIGNMENTS if a.number != "S1"))
+    assert numbers(on_duty(without_s1, Shift.DAY, grid_code=G1, street=True)) == ["S2"]
+    assert numbers(on_duty(roster, Shift.DAY, grid_code=G1, street=True)) == ["S1", "S2"]

@@ -55,8 +55,25 @@ def on_duty(
     ``street`` selects the grid's joint-duty workstation (street frontage); otherwise
     the unit's community workstation; without ``responsible``, all first-line forces
     there. Departments answer per grid sector, or across the sub-district for
-    assignments without a grid.
+    assignments without a grid. Worked out once per roster and question.
     """
+    question = ("on_duty", shift, grid_code, unit_code, street, responsible)
+    found = roster.answers.get(question)
+    if found is None:
+        found = roster.answers[question] = tuple(
+            _on_duty(roster, shift, grid_code, unit_code, street, responsible)
+        )
+    return list(found)
+
+
+def _on_duty(
+    roster: Roster,
+    shift: Shift,
+    grid_code: str,
+    unit_code: str | None,
+    street: bool,
+    responsible: Responsible | None,
+) -> list[OnDuty]:
     people = _index(roster)
     found: dict[str, OnDuty] = {}
     for assignment in roster.assignments:

@@ -11,9 +11,10 @@ community workstation).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from chengyun.domain.errors import Problem
 from chengyun.domain.labels import Labelled
@@ -157,6 +158,13 @@ class Roster:
     def _by_number(self) -> dict[str, Person]:
         # built on the first look-up: a roster is read once and then asked many times
         return {p.number: p for p in self.people}
+
+    @cached_property
+    def answers(self) -> dict[Hashable, Any]:
+        """Answers worked out from this roster, kept with it (it never changes) by the
+        question asked: who is on duty for a place and a responsible party
+        (``duty.on_duty``), which every report dispatched there asks again."""
+        return {}
 
 
 def person_problems(person: Person) -> list[Problem]:
