@@ -5,6 +5,7 @@ leaderboard masks, the policy sets the amounts."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -287,3 +288,21 @@ def test_the_policy_per_subclass_changes_the_amount(client: TestClient, demo: Pl
     extra = client.put(f"{POINTS}/policy", json={"bonus": 1}, headers=operator)
     assert extra.status_code == 422
     assert client.get(f"{POINTS}/policy", headers=operator).json() == policy  # unchanged
+
+
+def test_a_citizen_is_stored_once_and_keeps_what_a_later_report_leaves_out(
+    platform: Platform,
+) -> None:
+    at = platform.clock.now()
+    with platform.uow() as uow:
+        first = uow.points.save_citizen("hash-1", "139****0001", "小王", True, at)
+        again = uow.points.save_citizen("hash-1", "139****0002", None, None, at + timedelta(1))
+        other = uow.points.save_citizen("hash-2", "139****0003", None, None, at)
+        uow.commit()
+    assert (again.id, again.created_at) == (first.id, first.created_at)
+    assert (again.phone, again.nickname, again.party_member) == ("139****0002", "小王", True)
+    assert other.id != first.id and (other.nickname, other.party_member) == ("", False)
+    with platform.uow() as uow:
+        changed = uow.points.save_citizen("hash-1", "139****0002", "", False, at)
+        uow.commit()
+    assert (changed.id, changed.nickname, changed.party_member) == (first.id, "", False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,28 @@ def _entry(row: Any) -> LedgerEntry:
     )
 
 
+_SALT = sa.select(t.settings_store.c.value).where(t.settings_store.c.name == SALT)
+
+
+@lru_cache(maxsize=8)
+def _save_citizen(dialect: str, nickname: bool, party_member: bool) -> Any:
+    """The citizen upsert, built once: a new citizen as given; a known one gets the phone
+    as given, and the nickname and the party membership when given (``nickname``,
+    ``party_member``)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.citizens)
+    statement = insert.values(
+        {
+            name: sa.bindparam(name)
+            for name in ("phone_hash", "phone", "nickname", "party_member", "created_at")
+        }
+    )
+    kept = ["phone"] + ["nickname"] * nickname + ["party_member"] * party_member
+    return statement.on_conflict_do_update(
+        index_elements=[t.citizens.c.phone_hash],
+        set_={name: statement.excluded[name] for name in kept},
+    ).returning(*t.citizens.c)
+
+
 class SqlPointsRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -57,12 +80,14 @@ class SqlPointsRepository:
         ).scalar()
 
     def phone_salt(self, candidate: str, at: datetime) -> str:
-        self.connection.execute(
-            self._insert(t.settings_store)
-            .values(name=SALT, value={"salt": candidate}, updated_at=at, updated_by="")
-            .on_conflict_do_nothing(index_elements=[t.settings_store.c.name])
-        )
-        stored = self._setting(SALT)
+        stored = self.connection.execute(_SALT).scalar()  # stored once, then only read
+        if stored is None:
+            self.connection.execute(
+                self._insert(t.settings_store)
+                .values(name=SALT, value={"salt": candidate}, updated_at=at, updated_by="")
+                .on_conflict_do_nothing(index_elements=[t.settings_store.c.name])
+            )
+            stored = self._setting(SALT)
         assert isinstance(stored, dict), "the salt was stored just now"
         return str(stored["salt"])
 
@@ -91,30 +116,20 @@ class SqlPointsRepository:
         party_member: bool | None,
         at: datetime,
     ) -> Citizen:
-        # insert-or-nothing, then update: two first reports from one phone at once both
-        # end with the same citizen instead of one failing on the unique hash
-        self.connection.execute(
-            self._insert(t.citizens)
-            .values(
-                phone_hash=phone_hash,
-                phone=phone,
-                nickname=nickname or "",
-                party_member=bool(party_member),
-                created_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=[t.citizens.c.phone_hash])
-        )
-        changes: dict[str, Any] = {"phone": phone}
-        if nickname is not None:
-            changes["nickname"] = nickname
-        if party_member is not None:
-            changes["party_member"] = party_member
-        self.connection.execute(
-            t.citizens.update().where(t.citizens.c.phone_hash == phone_hash).values(**changes)
-        )
-        found = self.citizen_by_hash(phone_hash)
-        assert found is not None
-        return found
+        # one upsert: two first reports from one phone at once both end with the same
+        # citizen instead of one failing on the unique hash
+        statement = _save_citizen(self.dialect, nickname is not None, party_member is not None)
+        row = self.connection.execute(
+            statement,
+            {
+                "phone_hash": phone_hash,
+                "phone": phone,
+                "nickname": nickname or "",
+                "party_member": bool(party_member),
+                "created_at": at,
+            },
+        ).one()
+        return _citizen(row)
 
     def citizen(self, citizen_id: int, *, for_update: bool = False) -> Citizen | None:
         if for_update and self.dialect == "sqlite":
