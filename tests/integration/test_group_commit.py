@@ -135,7 +135,7 @@ def test_a_video_alert_merging_into_a_case_of_its_batch_is_taken_alone(demo: Pla
     assert numbers == {reported.record.case.number, merged.record.case.number}
 
 
-def test_a_batch_finds_the_earlier_cases_near_each_report_as_reports_alone_would(
+def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_their_staff(
     demo: Platform,
 ) -> None:
     place = {"lng": CENTRE[0] + 0.001, "lat": CENTRE[1] - 0.001}
@@ -171,6 +171,9 @@ def test_a_batch_finds_the_earlier_cases_near_each_report_as_reports_alone_would
     ]
     nearby_queries = [s for s in sent if "lng BETWEEN" in s]
     assert len(nearby_queries) == (1 if demo.engine.dialect.name == "postgresql" else 5)
+    # and everyone they may go to is counted once, ahead of them
+    assert sum(r.case.status is CaseStatus.DISPATCHED for r in taken) >= 3
+    assert len([s for s in sent if "GROUP BY cases.assignee" in s]) == 1
 
 
 def test_a_batch_with_one_refused_report_writes_nothing(demo: Platform) -> None:

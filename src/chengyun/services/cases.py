@@ -374,6 +374,7 @@ def report_cases(
         batch = _Batch(secrets.token_hex(8))
         uow.cases.hold_back()
         _expect_nearby(uow, env, reports)
+        _expect_dispatch(uow, env, reports, locations)
         taken = []
         for i, (report, location) in enumerate(zip(reports, locations, strict=True)):
             try:
@@ -398,6 +399,30 @@ def _expect_nearby(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Repo
         env.policy.duplicate_radius_m,
         min(earliest, now) - env.policy.duplicate_window,
     )
+
+
+def _expect_dispatch(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    reports: Sequence[Report],
+    locations: Sequence[Location | None],
+) -> None:
+    """Count, in one go, the open cases of everyone the batch's reports may be dispatched
+    to (as ``_dispatch`` picks them), instead of a count for each report: the counts are
+    kept while rows are held back. Whoever this misses is counted when asked."""
+    taxonomy = taxonomy_in_force(uow, env)
+    roster = uow.forces.roster()
+    shift = env.calendar.shift_at(env.clock.now())
+    numbers: set[str] = set()
+    for report, location in zip(reports, locations, strict=True):
+        rule = taxonomy.get(report.command.subclass)
+        if location is None or rule is None:
+            continue
+        owner = (report.command.component or {}).get("owner")
+        place = Place(location.grid.code, location.unit.code, location.on_street)
+        found, _ = candidates(roster, shift, place, responsible_for(rule.responsible, owner))
+        numbers.update(o.person.number for o in found)
+    uow.cases.open_counts(sorted(numbers))
 
 
 class TakeAlone(Exception):
