@@ -372,7 +372,7 @@ def report_cases(
     locations = [_locate(env, r.command) for r in reports]
     with uow:
         batch = _Batch(secrets.token_hex(8))
-        uow.cases.hold_back()
+        uow.cases.hold_back(len(reports))
         _expect_nearby(uow, env, reports)
         _expect_dispatch(uow, env, reports, locations)
         taken = []

@@ -85,12 +85,14 @@ class CaseRepository(Protocol):
         """Store the numbers of cases added in this transaction."""
         ...
 
-    def hold_back(self) -> None:
+    def hold_back(self, cases: int = 1) -> None:
         """Until ``flush``, keep back the rows of new cases that nothing in the transaction
-        reads (their events and measure profiles, their Idempotency-Keys) and then write
-        each table's in one statement; ``flush`` raises ``DuplicateKey`` for a key stored
-        before. Meanwhile ``open_counts`` reads each person's count once and adds the
-        cases added since."""
+        reads (their events and measure profiles, their Idempotency-Keys; a repository may
+        hold back the cases and their photos too, giving them ids taken ahead for about
+        ``cases`` cases) and then write each table's in one statement; ``flush`` raises
+        ``DuplicateKey`` for a key stored before. Meanwhile ``open_counts`` reads each
+        person's count once and adds the cases added since, ``nearby_open`` finds the
+        cases added since, and reading or saving a case writes what is held first."""
         ...
 
     def flush(self) -> None: ...

@@ -270,6 +270,13 @@ def _update_case(columns: tuple[str, ...]) -> sa.Update:
 #: The case INSERT, its columns bound from the row at execution (building it with
 #: ``.values(**row)`` coerced and cache-keyed every one of the ~55 values on each report).
 _INSERT_CASE = t.cases.insert().returning(t.cases.c.id)
+#: A case whose row a batch held back, all its columns given (its id taken ahead).
+_INSERT_HELD_CASE = t.cases.insert()
+#: The ids of ``n`` cases taken ahead from the cases' sequence (PostgreSQL).
+_NEXT_IDS = sa.text(
+    "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)"
+)
+_INSERT_PHOTO = t.case_photos.insert()
 #: Columns that are NULL when left out of an INSERT, exactly as when given ``None``: no
 #: default of either kind, and not JSON (where ``None`` is stored as JSON ``null``).
 _NULL_WHEN_LEFT_OUT = frozenset(
@@ -629,37 +636,67 @@ class SqlCaseRepository:
         #: (``expect_nearby``), and the open cases the batch added since, by subclass.
         self._expected: _Expected | None = None
         self._batch_open: list[tuple[str, _Near]] = []
+        #: While case rows are held back (PostgreSQL): ids taken ahead, and how many to
+        #: take at once.
+        self._ids: list[int] = []
+        self._reserve = 1
 
-    def hold_back(self) -> None:
-        self._held_back = {
-            "case_events": (t.case_events.insert(), []),
-            "case_measures": (case_measures.INSERT, []),
-            "idempotency_keys": (t.idempotency_keys.insert(), []),
-        }
+    def hold_back(self, cases: int = 1) -> None:
+        held: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        if self.dialect == "postgresql":
+            # the cases themselves too, with ids taken ahead from their sequence (in the
+            # order written: the cases before what refers to them)
+            held["cases"] = (_INSERT_HELD_CASE, [])
+            held["case_photos"] = (_INSERT_PHOTO, [])
+            self._ids = []
+            self._reserve = max(cases, 1)
+        held["case_events"] = (t.case_events.insert(), [])
+        held["case_measures"] = (case_measures.INSERT, [])
+        held["idempotency_keys"] = (t.idempotency_keys.insert(), [])
+        self._held_back = held
         self._open_counts = {}
         self._expected = None
         self._batch_open = []
 
     def flush(self) -> None:
-        held, self._held_back = self._held_back, None
+        self._write_held()
+        self._held_back = None
         self._open_counts = {}
         self._expected = None
         self._batch_open = []
-        for table, (statement, rows) in (held or {}).items():
+
+    def _write_held(self) -> None:
+        """Write the rows held back so far, each table's in one statement (and go on
+        holding back)."""
+        for table, (statement, rows) in (self._held_back or {}).items():
             if not rows:
                 continue
+            written = list(rows)
+            rows.clear()
             try:
-                self.connection.execute(statement, rows)
+                self.connection.execute(statement, written)
             except sa.exc.IntegrityError as exc:
                 if table == "idempotency_keys":  # one of the keys was stored meanwhile
-                    raise DuplicateKey(str(rows[0]["key"])) from exc
+                    raise DuplicateKey(str(written[0]["key"])) from exc
                 raise
+
+    def _cases_held(self) -> bool:
+        return self._held_back is not None and "cases" in self._held_back
+
+    def _next_id(self) -> int:
+        """The id of a case whose row is held back: the next of those taken ahead."""
+        if not self._ids:
+            self._ids = sorted(
+                int(i) for i in self.connection.execute(_NEXT_IDS, {"n": self._reserve}).scalars()
+            )
+        return self._ids.pop(0)
 
     def _held(self, table: str, rows: list[dict[str, Any]]) -> bool:
         """Hold ``rows`` back (``True``) or leave them to the caller to write now."""
-        if self._held_back is None:
+        held = None if self._held_back is None else self._held_back.get(table)
+        if held is None:
             return False
-        self._held_back[table][1].extend(rows)
+        held[1].extend(rows)
         return True
 
     def next_sequence(self, prefix: str, count: int = 1) -> int:
@@ -691,18 +728,22 @@ class SqlCaseRepository:
         # hold something keeps the statement under psycopg's 50 parameters, so that its
         # converted text is cached instead of rebuilt on every report
         facts = _facts(record)
-        row = {
-            k: v
-            for k, v in _case_row(record, facts).items()
-            if v is not None or k not in _NULL_WHEN_LEFT_OUT
-        }
-        case_id = int(self.connection.execute(_INSERT_CASE, row).scalar_one())
+        if self._cases_held():
+            case_id = self._next_id()
+            self._held("cases", [{"id": case_id, **_case_row(record, facts)}])
+        else:
+            row = {
+                k: v
+                for k, v in _case_row(record, facts).items()
+                if v is not None or k not in _NULL_WHEN_LEFT_OUT
+            }
+            case_id = int(self.connection.execute(_INSERT_CASE, row).scalar_one())
         record.case.id = case_id
         assignee = record.case.assignee
         if assignee in self._open_counts and record.case.status in OPEN_STATUSES:
             self._open_counts[assignee] += 1  # a batch's count, kept up to date
         position = record.case.position
-        if self._expected is not None and position and record.case.status in OPEN_STATUSES:
+        if self._held_back is not None and position and record.case.status in OPEN_STATUSES:
             # what the batch's later reports would have found of it in the database
             near = _Near(case_id, record.case.number, record.case.reported_at, *position)
             self._batch_open.append((record.case.subclass, near))
@@ -721,6 +762,8 @@ class SqlCaseRepository:
         record.saved_events = len(record.case.events)
 
     def save(self, record: CaseRecord, expected_version: int) -> None:
+        if self._cases_held():
+            self._write_held()  # the case may be one of those held back
         facts = _facts(record)
         row = _case_row(record, facts)
         result = self.connection.execute(
@@ -738,6 +781,8 @@ class SqlCaseRepository:
         )
 
     def _load(self, by: str, key: Any, for_update: bool = False) -> CaseRecord | None:
+        if self._cases_held():
+            self._write_held()  # the case may be one of those held back
         locked = for_update and self.dialect == "postgresql"
         row = self.connection.execute(_LOAD[by, locked], {"key": key}).first()
         if row is None:
@@ -804,9 +849,11 @@ class SqlCaseRepository:
         stored = found.get((subclass, lng, lat))
         if stored is None or radius_m > radius or since < earliest:
             return None
-        mine = [near for code, near in self._batch_open if code == subclass]
-        rows = [r for r in (*stored, *mine) if r.reported_at >= since]
+        rows = [r for r in (*stored, *self._batch_near(subclass)) if r.reported_at >= since]
         return sorted(rows, key=lambda r: (r.reported_at, r.id))
+
+    def _batch_near(self, subclass: str) -> list[_Near]:
+        return [near for code, near in self._batch_open if code == subclass]
 
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
@@ -825,6 +872,9 @@ class SqlCaseRepository:
                     "north": north,
                 },
             ).all()
+            if self._cases_held():  # the batch's own cases are not in the database yet
+                mine = [r for r in self._batch_near(subclass) if r.reported_at >= since]
+                rows = sorted([*rows, *mine], key=lambda r: (r.reported_at, r.id))
         return [
             NearbyCase(int(r.id), r.number, r.reported_at)
             for r in rows
@@ -879,16 +929,16 @@ class SqlCaseRepository:
             raise DuplicateKey(key) from exc
 
     def add_photo(self, photo: PhotoRecord) -> None:
-        self.connection.execute(
-            t.case_photos.insert().values(
-                id=photo.id,
-                case_id=photo.case_id,
-                content_type=photo.content_type,
-                size=photo.size,
-                sha256=photo.sha256,
-                created_at=photo.created_at,
-            )
-        )
+        row = {
+            "id": photo.id,
+            "case_id": photo.case_id,
+            "content_type": photo.content_type,
+            "size": photo.size,
+            "sha256": photo.sha256,
+            "created_at": photo.created_at,
+        }
+        if not self._held("case_photos", [row]):
+            self.connection.execute(_INSERT_PHOTO, row)
 
     def photos(self, case_id: int) -> list[PhotoRecord]:
         return [_photo(r) for r in self.connection.execute(_PHOTOS, {"case_id": case_id})]
