@@ -15,8 +15,8 @@ undone and each of its reports is taken again alone with ``report_case``, so eac
 exactly the answer it would have had on its own (the refused one its error, a repeat its
 stored case). A video alert that would merge into an earlier case is taken alone, and the
 reports before and after it in batches of their own (``TakeAlone``). A report that
-arrives alone is taken alone, with no wait: the thread never holds a report back to fill
-a batch.
+arrives alone is taken at once as a batch of one: the thread never holds a report back to
+fill a batch.
 
 The thread starts with the first report and ends after ``idle_s`` with nothing to do.
 """
@@ -124,29 +124,35 @@ class GroupCommit:
                     future.set_exception(error)
 
     def _write(self, batch: list[tuple[Report, Future[Reported]]]) -> None:
+        # a batch of one too: as a batch, a report holds the audit chain's turn only for
+        # the batch's short tail, where alone it holds it from its start (see
+        # ``report_cases``), and other processes' batches wait for that turn
         stats = self.stats
         if not batch:
             return
-        if len(batch) > 1:
-            try:
-                taken = report_cases(self._uow_factory(), self._env, [r for r, _ in batch])
-            except TakeAlone as alone:  # that one alone, in its place among the others
-                self._write(batch[: alone.index])
-                self._write([batch[alone.index]])
-                self._write(batch[alone.index + 1 :])
-                return
-            except BaseException as error:
-                stats.batches_undone += 1
-                log.info(
-                    "group commit of %d reports undone (%s); taking each alone",
-                    len(batch),
-                    type(error).__name__,
-                )
-            else:
-                stats.transactions += 1
-                for (_, future), reported in zip(batch, taken, strict=True):
-                    future.set_result(reported)
-                return
+        try:
+            taken = report_cases(self._uow_factory(), self._env, [r for r, _ in batch])
+        except TakeAlone as alone:  # that one alone, in its place among the others
+            self._write(batch[: alone.index])
+            self._write_alone([batch[alone.index]])
+            self._write(batch[alone.index + 1 :])
+            return
+        except BaseException as error:
+            stats.batches_undone += 1
+            log.info(
+                "group commit of %d reports undone (%s); taking each alone",
+                len(batch),
+                type(error).__name__,
+            )
+        else:
+            stats.transactions += 1
+            for (_, future), reported in zip(batch, taken, strict=True):
+                future.set_result(reported)
+            return
+        self._write_alone(batch)
+
+    def _write_alone(self, batch: list[tuple[Report, Future[Reported]]]) -> None:
+        stats = self.stats
         for report, future in batch:
             stats.transactions += 1
             try:
