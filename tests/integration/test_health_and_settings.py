@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from chengyun.adapters.db.engine import make_engine
 from chengyun.config import Settings
-from chengyun.entrypoints.api.app import create_app
+from chengyun.entrypoints.api.app import create_app, telemetry_wanted
 from chengyun.entrypoints.platform import Platform
 
 
@@ -78,3 +80,18 @@ def test_intake_policy_comes_from_settings(tmp_path) -> None:
     assert policy.duplicate_radius_m == 80 and policy.self_handled_sample_percent == 0
     with pytest.raises(ValidationError, match="unknown channel"):
         Settings(manual_register_channels=["fax"])
+
+
+def test_fastapi_instruments_requests_only_where_opentelemetry_is_set_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    assert not telemetry_wanted({}) and not telemetry_wanted({"PATH": "/usr/bin"})
+    assert telemetry_wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert telemetry_wanted({"FASTAPI_OTEL_AUTO_CONFIGURE": "TRUE"})
+    assert not telemetry_wanted({"FASTAPI_OTEL_AUTO_CONFIGURE": "false"})
+    settings = Settings(mode="test", data_dir=tmp_path)
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("FASTAPI_OTEL_AUTO_CONFIGURE", raising=False)
+    with TestClient(create_app(settings)) as client:  # answers as ever without it
+        assert client.get("/api/v1/health").status_code == 200
