@@ -234,12 +234,32 @@ def test_totals_on_counted_columns_come_from_the_counts(client: TestClient, demo
 
 
 @pytest.fixture
-def scratch(engine: Engine) -> Iterator[Engine]:
+def blank(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of the session's kind beside the session's one."""
+    if engine.dialect.name == "postgresql":
+        with empty_postgresql() as database:
+            yield database
+        return
+    database = make_engine(f"sqlite:///{tmp_path / 'blank.sqlite3'}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def scratch(blank: Engine) -> Engine:
     """An empty PostgreSQL database beside the session's one."""
-    if engine.dialect.name != "postgresql":
+    if blank.dialect.name != "postgresql":
         pytest.skip("the case counts are kept on PostgreSQL only")
-    with empty_postgresql() as database:
-        yield database
+    return blank
+
+
+def _demo_on(engine: Engine, clock: DrivenClock, tmp_path: Path) -> Platform:
+    """The demo sub-district on ``engine``, upgraded to the newest schema first."""
+    upgrade(engine)
+    settings = Settings(mode="test", data_dir=tmp_path, territory_refresh_seconds=0)
+    platform = Platform(settings, clock=clock, engine_override=engine)
+    load_demo(platform.uow(), clock)
+    return platform
 
 
 def _indexes(engine: Engine) -> set[str]:
@@ -249,10 +269,7 @@ def _indexes(engine: Engine) -> set[str]:
 def test_the_migration_counts_the_stored_cases_and_goes_back(
     scratch: Engine, clock: DrivenClock, tmp_path: Path
 ) -> None:
-    upgrade(scratch)
-    settings = Settings(mode="test", data_dir=tmp_path, territory_refresh_seconds=0)
-    platform = Platform(settings, clock=clock, engine_override=scratch)
-    load_demo(platform.uow(), clock)
+    platform = _demo_on(scratch, clock, tmp_path)
     for _ in range(3):
         new_case(platform, "YPG1-001")
     with scratch.begin() as connection:
@@ -287,25 +304,10 @@ def test_a_restore_counts_the_cases_it_inserts(
     assert _totals(restored) == _expected(demo)
 
 
-@pytest.fixture
-def blank(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of the session's kind beside the session's one."""
-    if engine.dialect.name == "postgresql":
-        with empty_postgresql() as database:
-            yield database
-        return
-    database = make_engine(f"sqlite:///{tmp_path / 'blank.sqlite3'}")
-    yield database
-    database.dispose()
-
-
 def test_the_list_state_migration_fills_in_the_stored_cases_and_goes_back(
     blank: Engine, clock: DrivenClock, tmp_path: Path
 ) -> None:
-    upgrade(blank)
-    settings = Settings(mode="test", data_dir=tmp_path, territory_refresh_seconds=0)
-    platform = Platform(settings, clock=clock, engine_override=blank)
-    load_demo(platform.uow(), clock)
+    platform = _demo_on(blank, clock, tmp_path)
     for channel in (Channel.PATROL, Channel.CITIZEN_QR, Channel.HOTLINE, Channel.CITIZEN_QR):
         new_case(platform, "YPG1-001", channel=channel)
     with platform.uow() as uow:
