@@ -139,7 +139,9 @@ class GroupCommit:
             return
         except BaseException as error:
             stats.batches_undone += 1
-            log.info(
+            # a lone refused report (a 4xx) is routine: only batches are worth a line
+            log.log(
+                logging.INFO if len(batch) > 1 else logging.DEBUG,
                 "group commit of %d reports undone (%s); taking each alone",
                 len(batch),
                 type(error).__name__,
