@@ -34,10 +34,12 @@ TOPIC = "topic"
 
 
 def read_catalog(lang: Language) -> dict[tuple[str | None, str], str]:
-    """One language's words by (context, key), from its ``messages.po``."""
+    """One language's words by (context, key), from its ``messages.po``; a line Babel
+    cannot read stops the import (read leniently, it only printed a warning and dropped
+    what it could not read)."""
     path = CATALOGS / CATALOG_LOCALES[lang] / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as file:
-        catalog = read_po(file, locale=CATALOG_LOCALES[lang])
+        catalog = read_po(file, locale=CATALOG_LOCALES[lang], abort_invalid=True)
     return {(m.context, str(m.id)): str(m.string) for m in catalog if m.id}
 
 
