@@ -321,7 +321,8 @@ _RENUMBER = (
 
 #: The open statuses as words written into the statements: no parameters to expand on
 #: every execution of the case list's most common filter or of a report's queries.
-_OPEN_WORDS: list[Any] = [sa.literal_column(f"'{s}'") for s in sorted(OPEN)]
+_OPEN_TEXT = [f"'{s}'" for s in sorted(OPEN)]
+_OPEN_WORDS: list[Any] = [sa.literal_column(word) for word in _OPEN_TEXT]
 
 # The other queries every report makes, built once with bound parameters (building them
 # from values cost about as much as running them).
@@ -352,7 +353,7 @@ _NEARBY_MANY = sa.text(
     "CAST(:south AS float8[]), CAST(:north AS float8[])"
     ") WITH ORDINALITY AS w (subclass, west, east, south, north, i) "
     "JOIN cases AS c ON c.subclass = w.subclass "
-    f"AND c.status IN ({', '.join(repr(s) for s in sorted(OPEN))}) "
+    f"AND c.status IN ({', '.join(_OPEN_TEXT)}) "
     "AND c.reported_at >= :since "
     "AND c.lng BETWEEN w.west AND w.east AND c.lat BETWEEN w.south AND w.north"
 ).columns(
@@ -724,14 +725,14 @@ class SqlCaseRepository:
             )
 
     def add(self, record: CaseRecord) -> int:
-        # a new case leaves most of its stage facts empty: sending only the columns that
-        # hold something keeps the statement under psycopg's 50 parameters, so that its
-        # converted text is cached instead of rebuilt on every report
         facts = _facts(record)
         if self._cases_held():
             case_id = self._next_id()
             self._held("cases", [{"id": case_id, **_case_row(record, facts)}])
         else:
+            # a new case leaves most of its stage facts empty: sending only the columns
+            # that hold something keeps the statement under psycopg's 50 parameters, so
+            # that its converted text is cached instead of rebuilt on every report
             row = {
                 k: v
                 for k, v in _case_row(record, facts).items()
@@ -849,11 +850,13 @@ class SqlCaseRepository:
         stored = found.get((subclass, lng, lat))
         if stored is None or radius_m > radius or since < earliest:
             return None
-        rows = [r for r in (*stored, *self._batch_near(subclass)) if r.reported_at >= since]
-        return sorted(rows, key=lambda r: (r.reported_at, r.id))
+        return self._with_batch([r for r in stored if r.reported_at >= since], subclass, since)
 
-    def _batch_near(self, subclass: str) -> list[_Near]:
-        return [near for code, near in self._batch_open if code == subclass]
+    def _with_batch(self, rows: Sequence[Any], subclass: str, since: datetime) -> list[Any]:
+        """``rows`` with the open cases of ``subclass`` the batch added since ``since``,
+        ordered as ``_NEARBY_OPEN`` orders them."""
+        mine = [n for code, n in self._batch_open if code == subclass and n.reported_at >= since]
+        return sorted([*rows, *mine], key=lambda r: (r.reported_at, r.id))
 
     def nearby_open(
         self, subclass: str, lng: float, lat: float, radius_m: float, since: datetime
@@ -873,8 +876,7 @@ class SqlCaseRepository:
                 },
             ).all()
             if self._cases_held():  # the batch's own cases are not in the database yet
-                mine = [r for r in self._batch_near(subclass) if r.reported_at >= since]
-                rows = sorted([*rows, *mine], key=lambda r: (r.reported_at, r.id))
+                rows = self._with_batch(rows, subclass, since)
         return [
             NearbyCase(int(r.id), r.number, r.reported_at)
             for r in rows
