@@ -156,26 +156,18 @@ def serving(database: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, 
         "CHENGYUN_MODE": "development",
         "CHENGYUN_DATA_DIR": data_dir,
     }
-    # What ``chengyun serve`` runs (uvicorn on the same ASGI app, log level info), started
-    # through uvicorn's own command so that the workers may take longer than uvicorn's
-    # default 5 s health check to start: on a loaded machine, a spawned worker that
-    # re-imports the whole CLI module before answering is killed and restarted forever.
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "chengyun.entrypoints.api.asgi:app",
+            "chengyun.entrypoints.cli",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--log-level",
-            "info",
-            "--timeout-worker-healthcheck",
-            "60",
         ],
         env=env,
         stdout=log,

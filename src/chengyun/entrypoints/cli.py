@@ -94,18 +94,26 @@ def db_upgrade(
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
-    workers: Annotated[int, typer.Option(help="server processes")] = 1,
+    workers: Annotated[int, typer.Option(help="server processes / 服务进程数", min=1)] = 1,
 ) -> None:
-    """Serve the platform (API and pages) / 启动服务."""
+    """Serve the platform (API and pages) / 启动服务.
+
+    With several processes on Linux, each listens on a socket of its own, so that the
+    kernel spreads connections over them (``chengyun.entrypoints.serving``)."""
     import uvicorn
+
+    from chengyun.entrypoints import serving
 
     settings = Settings()
     with _platform(settings) as platform:
         _require_schema(platform)
+    host, port = host or settings.host, port or settings.port
+    if workers > 1 and serving.balanced_by_kernel():
+        raise typer.Exit(code=serving.serve(host, port, workers))
     uvicorn.run(
-        "chengyun.entrypoints.api.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
+        serving.APP,
+        host=host,
+        port=port,
         workers=workers,
         log_level="info",
         # a worker loads the territory and the taxonomy before it answers: more than

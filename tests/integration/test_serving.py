@@ -1,0 +1,222 @@
+"""``chengyun serve --workers N``: each process listens on a socket of its own, so that the
+kernel spreads even a burst of keep-alive connections over them; a process that dies is
+replaced; a taken port, or a process that cannot start, is one clear error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chengyun.entrypoints import serving
+from chengyun.entrypoints.cli import app
+from tests.servers import free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not serving.balanced_by_kernel(), reason="SO_REUSEPORT balancing is Linux's"
+    ),
+]
+
+CLI = [sys.executable, "-m", "chengyun.entrypoints.cli"]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A SQLite database upgraded by the migrations, in the environment of this process
+    (for the processes it spawns) and of the commands it runs."""
+    monkeypatch.setenv("CHENGYUN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CHENGYUN_MODE", "development")
+    monkeypatch.delenv("CHENGYUN_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    return dict(os.environ)
+
+
+def _tcp_sockets(port: int) -> list[tuple[str, int]]:
+    """(state, inode) of this machine's IPv4 TCP sockets whose local port is ``port``."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            found.append((fields[3], int(fields[9])))
+    return found
+
+
+def _listening(port: int) -> int:
+    return sum(1 for state, _ in _tcp_sockets(port) if state == "0A")
+
+
+def _server_processes(parent: int) -> list[int]:
+    """The server processes the supervisor ``parent`` started (not multiprocessing's
+    resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def _owners(pids: list[int], inodes: set[int]) -> Counter[int]:
+    """How many of the sockets ``inodes`` each process holds."""
+    held: Counter[int] = Counter()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                held[pid] += 1
+    return held
+
+
+def _until(condition: object, what: str, seconds: float = 90.0) -> None:
+    """Polls ``condition`` (a callable) until it holds: the processes start on their own
+    time (each imports the app), which no test clock drives."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+def _get(connection: socket.socket, path: str) -> bytes:
+    """One keep-alive HTTP/1.1 GET on an open connection; the answer's status line."""
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = connection.recv(65536)
+        assert chunk, "the server closed the connection"
+        answer += chunk
+    return answer.split(b"\r\n", 1)[0]
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``chengyun serve --workers 2`` on a free port, its log in ``server.log``."""
+    port = free_port()
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _until(lambda: _listening(port) == 2, "both processes listen")
+        yield process, port
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def test_a_burst_of_connections_is_shared_by_the_processes(
+    server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = server
+    workers = _server_processes(process.pid)
+    assert len(workers) == 2
+    # 32 keep-alive connections opened at once, as a load balancer's pool: with one shared
+    # socket, the process that woke first took them all
+    connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    try:
+        for connection in connections:
+            assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+        mine = {c.getsockname()[1] for c in connections}
+        # the server's ends: established sockets on the port whose peers are ours
+        served = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if (
+                state == "01"
+                and int(local.rsplit(":", 1)[1], 16) == port
+                and int(remote.rsplit(":", 1)[1], 16) in mine
+            ):
+                served.add(int(fields[9]))
+        held = _owners(workers, served)
+        # each process holds some: all 32 on one of the two by chance is 1 in 2**31
+        assert sum(held.values()) == 32
+        assert set(held) == set(workers), held
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_process_that_dies_is_replaced_and_sigterm_stops_all(
+    server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    process, port = server
+    first, second = _server_processes(process.pid)
+    os.kill(first, signal.SIGKILL)
+    _until(
+        lambda: (
+            first not in _server_processes(process.pid)
+            and len(_server_processes(process.pid)) == 2
+            and _listening(port) == 2
+        ),
+        "a new process replaces the one killed",
+    )
+    running = _server_processes(process.pid)
+    assert second in running
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert _listening(port) == 0
+    assert [pid for pid in running if Path(f"/proc/{pid}").exists()] == []  # none outlived it
+    log = (tmp_path / "server.log").read_text("utf-8")
+    assert f"server process [{first}] died (exit code -9); starting another" in log
+    assert "已停止 / stopped" in log
+
+
+def test_a_taken_port_is_one_clear_error(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    assert f"端口已被占用 / cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "choose another with --port" in result.stderr
+    assert "Started server process" not in result.stderr  # refused before any process
+
+
+def test_processes_that_cannot_start_stop_the_server(env: dict[str, str]) -> None:
+    # the port taken after the supervisor's own check (by a socket that does not allow
+    # sharing): each process fails to bind, and the supervisor gives up instead of
+    # starting them again forever
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        supervisor = serving.Supervisor("127.0.0.1", port, workers=2, check_every_s=0.1)
+        before = signal.getsignal(signal.SIGTERM)
+        assert supervisor.run() == 1
+    assert serving.STARTUP_FAILURE in {p.exitcode for p in supervisor.processes}
+    assert not any(p.is_alive() for p in supervisor.processes)
+    assert signal.getsignal(signal.SIGTERM) == before  # the test process's handlers restored
