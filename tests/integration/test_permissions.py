@@ -3,7 +3,10 @@ the role table says — walked over all routes of the app with every role."""
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
@@ -67,6 +70,34 @@ def test_every_route_declares_a_permission(platform: Platform) -> None:
         and r.path not in FRAMEWORK
     ]
     assert others == [], f"non-API routes must be APIRoutes with a permission: {others}"
+
+
+def test_dependencies_that_never_wait_are_not_sent_to_the_thread_pool(
+    platform: Platform,
+) -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool: for the platform and the
+    unit of work, which every route asks for and which never wait, that hop cost about a
+    tenth of a small request. The route functions themselves may be plain (they read the
+    database); the shared dependencies in ``deps`` and ``security`` may not."""
+
+    def plain(dependant: Any) -> Iterator[str]:
+        for dependency in dependant.dependencies:
+            call = dependency.call
+            module = getattr(call, "__module__", "")
+            if module.startswith("chengyun.entrypoints.api.") and not (
+                inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)
+            ):
+                yield f"{module}.{call.__qualname__}"
+            yield from plain(dependency)
+
+    found = {
+        name
+        for r in api_routes(platform)
+        if isinstance(r.route, APIRoute)
+        for name in plain(r.route.dependant)
+        if name.startswith(("chengyun.entrypoints.api.deps.", "chengyun.entrypoints.api.security."))
+    }
+    assert found == set()
 
 
 def _path(route: RouteInfo) -> str:
