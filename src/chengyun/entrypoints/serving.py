@@ -11,8 +11,7 @@ On Linux each process here binds a socket of its own to the same address with
 their addresses, whichever process is awake. The parent process only supervises: it
 checks that the port is free, starts the processes, starts a new one when one dies, stops
 them all on SIGINT or SIGTERM, and stops everything if a process cannot start (the app
-does not import, the database is unreachable, the port is taken): that would fail the
-same way every time. Elsewhere (no ``SO_REUSEPORT`` load balancing), ``serve`` uses
+does not load, its port is taken): that would fail the same way every time. Elsewhere (no ``SO_REUSEPORT`` load balancing), ``serve`` uses
 uvicorn's own supervisor.
 """
 

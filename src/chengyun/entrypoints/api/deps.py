@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
 from chengyun.entrypoints.platform import Platform
 
-
 # Both are ``async def`` though they never wait: FastAPI runs a plain ``def`` dependency in
 # its thread pool, and that hop cost about a tenth of a small request, on every route.
 # Neither may ever block (``platform.uow()`` connects only when entered).
