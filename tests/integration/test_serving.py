@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,18 +43,22 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(os.environ)
 
 
-def _tcp_sockets(port: int) -> list[tuple[str, int]]:
-    """(state, inode) of this machine's IPv4 TCP sockets whose local port is ``port``."""
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def _tcp_sockets(port: int) -> list[tuple[str, int, int]]:
+    """(state, peer's port, inode) of this machine's IPv4 TCP sockets whose local port is
+    ``port``."""
     found = []
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if int(fields[1].rsplit(":", 1)[1], 16) == port:
-            found.append((fields[3], int(fields[9])))
+            found.append((fields[3], int(fields[2].rsplit(":", 1)[1], 16), int(fields[9])))
     return found
 
 
 def _listening(port: int) -> int:
-    return sum(1 for state, _ in _tcp_sockets(port) if state == "0A")
+    return sum(1 for state, _, _ in _tcp_sockets(port) if state == LISTEN)
 
 
 def _server_processes(parent: int) -> list[int]:
@@ -86,11 +90,11 @@ def _owners(pids: list[int], inodes: set[int]) -> Counter[int]:
     return held
 
 
-def _until(condition: object, what: str, seconds: float = 90.0) -> None:
-    """Polls ``condition`` (a callable) until it holds: the processes start on their own
-    time (each imports the app), which no test clock drives."""
+def _until(condition: Callable[[], bool], what: str, seconds: float = 90.0) -> None:
+    """Polls ``condition`` until it holds: the processes start on their own time (each
+    imports the app), which no test clock drives."""
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {seconds:.0f} s: {what}")
         time.sleep(0.1)
@@ -142,16 +146,11 @@ def test_a_burst_of_connections_is_shared_by_the_processes(
             assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
         mine = {c.getsockname()[1] for c in connections}
         # the server's ends: established sockets on the port whose peers are ours
-        served = set()
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-            fields = line.split()
-            local, remote, state = fields[1], fields[2], fields[3]
-            if (
-                state == "01"
-                and int(local.rsplit(":", 1)[1], 16) == port
-                and int(remote.rsplit(":", 1)[1], 16) in mine
-            ):
-                served.add(int(fields[9]))
+        served = {
+            inode
+            for state, peer, inode in _tcp_sockets(port)
+            if state == ESTABLISHED and peer in mine
+        }
         held = _owners(workers, served)
         # each process holds some: all 32 on one of the two by chance is 1 in 2**31
         assert sum(held.values()) == 32
