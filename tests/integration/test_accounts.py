@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -12,6 +13,7 @@ from chengyun.adapters.db import tables as t
 from chengyun.clock import DrivenClock
 from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import verify_audit
 from tests.factories import OPERATOR, patrol_member, report, submit
 
 
@@ -191,6 +193,65 @@ def test_the_audit_chain_detects_alteration_and_removal(
         c.execute(t.audit_log.delete().where(t.audit_log.c.id == second))
     removed = client.get("/api/v1/audit/verify").json()
     assert not removed["intact"] and "removed" in removed["breaks"][0]["reason"]
+
+
+def test_a_log_whose_oldest_records_were_archived_verifies_from_the_last_archived_hash(
+    client: TestClient, demo: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        submit(client, report(channel="citizen_qr"))
+    with demo.engine.begin() as c:
+        chain = c.execute(sa.select(t.audit_log.c.id, t.audit_log.c.hash).order_by("id")).all()
+        kept_from = chain[len(chain) // 2]
+        last_archived = chain[len(chain) // 2 - 1]
+        c.execute(t.audit_log.delete().where(t.audit_log.c.id < kept_from.id))  # archived
+    left = len(chain) - len(chain) // 2
+
+    unanchored = client.get("/api/v1/audit/verify").json()
+    assert not unanchored["intact"] and [b["record"] for b in unanchored["breaks"]] == [
+        kept_from.id
+    ]
+    assert "archived" in unanchored["breaks"][0]["reason"]
+    anchored = client.get("/api/v1/audit/verify", params={"after": last_archived.hash}).json()
+    assert anchored["intact"] and anchored["records"] == left
+    assert anchored["head"] == chain[-1].hash
+    wrong = client.get("/api/v1/audit/verify", params={"after": kept_from.hash}).json()
+    assert not wrong["intact"] and wrong["breaks"][0]["record"] == kept_from.id
+    malformed = client.get("/api/v1/audit/verify", params={"after": "abc"})
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["query", "after"]
+
+    from chengyun.entrypoints.cli import app
+
+    monkeypatch.setenv("CHENGYUN_DATABASE_URL", demo.engine.url.render_as_string(False))
+    cli = CliRunner()
+    upper = cli.invoke(app, ["audit", "verify", "--after", last_archived.hash.upper()])
+    assert upper.exit_code == 0 and f"{left} records, from {last_archived.hash}" in upper.output
+    assert cli.invoke(app, ["audit", "verify"]).exit_code == 1
+    bad = cli.invoke(app, ["audit", "verify", "--after", "not-a-hash"])
+    assert bad.exit_code == 1 and "--after" in bad.output and "64 hexadecimal" in bad.output
+
+
+def test_the_chain_is_checked_a_batch_at_a_time(
+    demo: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chengyun.adapters.db import account_repository
+
+    monkeypatch.setattr(account_repository, "_BATCH", 4)  # many batches of a short log
+    with demo.uow() as uow:
+        for i in range(30):
+            uow.audit.append(demo.clock.now(), "tester", f"test.{i}", "", {"i": i})
+        uow.commit()
+    count, breaks, head = verify_audit(demo.uow())
+    with demo.engine.begin() as c:
+        ids = c.execute(sa.select(t.audit_log.c.id).order_by("id")).scalars().all()
+        assert count == len(ids) and not breaks
+        assert (
+            head
+            == c.execute(sa.select(t.audit_log.c.hash).where(t.audit_log.c.id == ids[-1])).scalar()
+        )
+        c.execute(t.audit_log.update().where(t.audit_log.c.id == ids[-7]).values(target="x"))
+    assert [b.record_id for b in verify_audit(demo.uow())[1]] == [ids[-7]]
 
 
 def test_security_headers_and_no_inline_scripts(anonymous: TestClient) -> None:

@@ -324,7 +324,7 @@ def test_upgrade_keeps_the_rows_ids_continue_and_downgrade_restores(scratch: Eng
         assert c.execute(EVENT, {"case": case_id, "seq": 4, "at": moments[2]}).scalar() == 4
         repository = SqlAuditRepository(c)
         repository.append(moments[2], "tester", "test.4", "", {})
-        chain = repository.records()
+        chain = list(repository.records())
     assert [r.id for r in chain] == [1, 2, 3, 4]
     assert verify_chain(chain) == []
     with scratch.connect() as c, pytest.raises(sa.exc.IntegrityError):  # the case's foreign key

@@ -44,22 +44,35 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(records: Iterable[AuditRecord]) -> list[ChainBreak]:
-    """Every place where the chain does not hold, in order (empty when intact)."""
+def verify_chain(records: Iterable[AuditRecord], start: str = GENESIS) -> list[ChainBreak]:
+    """Every place where the chain does not hold, in order (empty when intact).
+
+    ``start`` is the hash the first record must follow: ``GENESIS`` for a log kept whole,
+    or the hash of the last record archived when older months were taken out of it."""
     breaks: list[ChainBreak] = []
-    previous = GENESIS
+    previous = start
+    first = True
     for record in records:
         if record.prev_hash != previous:
-            breaks.append(
-                ChainBreak(
-                    record.id,
-                    "前一条记录被删除或修改 / the record before it was removed or altered",
-                )
-            )
+            breaks.append(ChainBreak(record.id, _START_MISSED if first else _PREDECESSOR_GONE))
         expected = record_hash(
             record.prev_hash, record.at, record.actor, record.action, record.target, record.details
         )
         if expected != record.hash:
             breaks.append(ChainBreak(record.id, "记录内容被修改 / the record was altered"))
         previous = record.hash
+        first = False
     return breaks
+
+
+_PREDECESSOR_GONE = "前一条记录被删除或修改 / the record before it was removed or altered"
+_START_MISSED = (
+    "首条记录未接续起点：之前的记录被删除或修改，或已归档 / the first record does not follow "
+    "the start: the records before it were removed or altered — or archived: then check "
+    "from the hash of the last record archived"
+)
+
+
+def is_chain_hash(value: str) -> bool:
+    """A record's hash as the log writes it: 64 lowercase hexadecimal digits."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)

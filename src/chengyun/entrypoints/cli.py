@@ -455,19 +455,31 @@ app.add_typer(accounts_app, name="accounts")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    after: Annotated[
+        str | None,
+        typer.Option(
+            help="the hash of the last record archived (kept with the archive), when older "
+            "months were taken out of the log / 已归档的最后一条记录的哈希"
+        ),
+    ] = None,
+) -> None:
     """Check that no audit record was altered or removed / 校验审计链."""
     from chengyun.services.accounts import verify_audit
 
     with _platform() as platform:
         _require_schema(platform)
-        count, breaks, head = verify_audit(platform.uow())
+        try:
+            count, breaks, head = verify_audit(platform.uow(), after, ("--after",))
+        except DomainError as error:
+            raise _fail(error) from error
     if breaks:
         err.print(f"[bold red]✗ 审计链断裂 / the audit chain is broken ({len(breaks)} place(s))[/]")
         for found in breaks:
             err.print(f"  record {found.record_id}: {found.reason}")
         raise typer.Exit(code=1)
-    out.print(f"✓ 审计链完整 / audit chain intact: {count} records; head {head or '-'}")
+    since = f", from {after.strip().lower()}" if after else ""
+    out.print(f"✓ 审计链完整 / audit chain intact: {count} records{since}; head {head or '-'}")
 
 
 @accounts_app.command("add")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,7 +24,7 @@ from chengyun.domain.access import (
     ScopeKind,
     locked_until,
 )
-from chengyun.domain.audit import ChainBreak, verify_chain
+from chengyun.domain.audit import GENESIS, AuditRecord, ChainBreak, is_chain_hash, verify_chain
 from chengyun.domain.errors import InvalidInput, NotFound, Problem, TooManyRequests, Unauthorized
 from chengyun.domain.forces import Assignment, Roster
 from chengyun.domain.forces import ScopeKind as AssignmentScope
@@ -396,9 +396,28 @@ def audit_in(uow: UnitOfWork, clock: Clock, *entries: AuditEntry | None) -> None
     )
 
 
-def verify_audit(uow: UnitOfWork) -> tuple[int, list[ChainBreak], str]:
-    """How many records, where the chain breaks, and the head hash to note down."""
+def verify_audit(
+    uow: UnitOfWork, after: str | None = None, field: tuple[str | int, ...] = ("after",)
+) -> tuple[int, list[ChainBreak], str]:
+    """How many records, where the chain breaks, and the head hash to note down.
+
+    ``after``: the hash of the last record archived, kept with the archive, when older
+    months were taken out of the log; the first record left must follow it. ``field``
+    names ``after`` in the error an ill-formed one gets."""
+    after = after.strip().lower() if after is not None else None
+    if after is not None and not is_chain_hash(after):
+        raise InvalidInput(
+            "起点须为审计记录的哈希 / `after` must be an audit record's hash",
+            [Problem(field, "64 hexadecimal digits, as `audit verify` prints a head", "format")],
+        )
+    count, head = 0, ""
+
+    def counted() -> Iterator[AuditRecord]:
+        nonlocal count, head
+        for record in uow.audit.records():
+            count, head = count + 1, record.hash
+            yield record
+
     with uow:
-        records = uow.audit.records()
-    head = records[-1].hash if records else ""
-    return len(records), verify_chain(records), head
+        breaks = verify_chain(counted(), after or GENESIS)
+    return count, breaks, head

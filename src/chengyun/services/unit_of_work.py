@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -201,7 +201,7 @@ class AuditRepository(Protocol):
         so that two such transactions never wait for each other in opposite order."""
         ...
 
-    def records(self) -> list[AuditRecord]: ...
+    def records(self) -> Iterator[AuditRecord]: ...
 
 
 class PointsRepository(Protocol):

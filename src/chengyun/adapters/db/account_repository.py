@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -233,9 +233,18 @@ class SqlAuditRepository:
         self.connection.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)
         self._held = (transaction, prev)
 
-    def records(self) -> list[AuditRecord]:
-        rows = self.connection.execute(sa.select(t.audit_log).order_by(t.audit_log.c.id))
-        return [
-            AuditRecord(r.id, r.at, r.actor, r.action, r.target, r.details, r.prev_hash, r.hash)
-            for r in rows
-        ]
+    def records(self) -> Iterator[AuditRecord]:
+        """Every record in order, fetched a batch at a time (a server-side cursor on
+        PostgreSQL): years of the log are checked without holding them all."""
+        rows = self.connection.execute(
+            sa.select(t.audit_log).order_by(t.audit_log.c.id),
+            execution_options={"yield_per": _BATCH},
+        )
+        for r in rows:
+            yield AuditRecord(
+                r.id, r.at, r.actor, r.action, r.target, r.details, r.prev_hash, r.hash
+            )
+
+
+#: Audit records read at a time when the whole log is checked.
+_BATCH = 2000

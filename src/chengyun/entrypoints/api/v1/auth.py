@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from chengyun.domain.access import ROLE_PERMISSIONS, Permission, Principal, Role, ScopeKind
@@ -314,8 +314,18 @@ class AuditCheck(BaseModel):
     response_model=AuditCheck,
     summary="校验审计链 / Verify the audit log's hash chain",
 )
-def audit_verify(platform: PlatformDep, _: Auditor) -> AuditCheck:
-    count, breaks, head = verify_audit(platform.uow())
+def audit_verify(
+    platform: PlatformDep,
+    _: Auditor,
+    after: Annotated[
+        str | None,
+        Query(
+            description="the hash of the last record archived (kept with the archive), when "
+            "older months were taken out of the log: the first record left must follow it"
+        ),
+    ] = None,
+) -> AuditCheck:
+    count, breaks, head = verify_audit(platform.uow(), after, ("query", "after"))
     return AuditCheck(
         records=count,
         intact=not breaks,
