@@ -53,13 +53,15 @@ class Platform:
     def read_cache(self) -> ReadCache:
         return ReadCache()
 
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.read_cache)
+    def uow(self, *, reading: bool = False) -> SqlUnitOfWork:
+        """A unit of work on the primary; ``reading`` for one that only reads what must be
+        current, such as a case's page after an action (see ``SqlUnitOfWork``)."""
+        return SqlUnitOfWork(self.engine, self.read_cache, reading=reading)
 
     def read_uow(self) -> SqlUnitOfWork:
         """A unit of work for screens that only read (measures, assessment, case lists):
         on the replica, which may lag the primary by a moment; never write through it."""
-        return SqlUnitOfWork(self.read_engine, self.read_cache)
+        return SqlUnitOfWork(self.read_engine, self.read_cache, reading=True)
 
     @cached_property
     def territory_index(self) -> TerritoryIndexCache:

@@ -383,7 +383,7 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> Response:
 
 
 def _detail_values(platform: Platform, case_id: int, principal: Principal) -> dict[str, Any]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         record = _seen(principal, case_id, uow.cases.get(case_id))
         deliveries = uow.outbox.for_case(case_id)
         photos = uow.cases.photos(case_id)

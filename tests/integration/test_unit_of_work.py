@@ -1,0 +1,70 @@
+"""A reading unit of work runs its statements without a transaction on PostgreSQL (no
+BEGIN, no COMMIT round trips); the connection it hands back to the pool writes in one
+transaction again, so the next writer's work is still all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.engine import make_engine
+from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+
+
+@pytest.fixture
+def one_connection(db: Engine) -> Iterator[Engine]:
+    """The test database through a pool of a single connection: every unit of work below
+    gets the same one."""
+    engine = make_engine(db.url.render_as_string(hide_password=False), pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+def _in_transaction(uow: SqlUnitOfWork) -> bool:
+    driver = uow.connection.connection.driver_connection
+    if uow.connection.dialect.name == "postgresql":
+        return bool(driver.info.transaction_status != 0)  # psycopg: 0 is IDLE
+    return bool(driver.in_transaction)
+
+
+def _revisions(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {str(n): int(v) for n, v in connection.execute(sa.select(t.revisions))}
+
+
+def test_a_reading_unit_of_work_opens_no_transaction_on_postgresql(db: Engine) -> None:
+    with SqlUnitOfWork(db, reading=True) as uow:
+        uow.connection.execute(sa.select(t.revisions))
+        reading_in_transaction = _in_transaction(uow)
+        uow.commit()
+    with SqlUnitOfWork(db) as uow:
+        uow.connection.execute(sa.select(t.revisions))
+        writing_in_transaction = _in_transaction(uow)
+    if db.dialect.name == "postgresql":
+        assert writing_in_transaction and not reading_in_transaction
+    else:  # SQLite's driver begins only before a write: reading changes nothing there
+        assert reading_in_transaction is writing_in_transaction is False
+
+
+def test_after_a_reader_the_same_connection_writes_all_or_nothing(
+    one_connection: Engine,
+) -> None:
+    with SqlUnitOfWork(one_connection, reading=True) as uow:
+        reader = uow.connection.connection.driver_connection
+        uow.connection.execute(sa.select(t.revisions)).all()
+        uow.commit()
+    before = _revisions(one_connection)
+    with pytest.raises(RuntimeError, match="half-way"), SqlUnitOfWork(one_connection) as uow:
+        assert uow.connection.connection.driver_connection is reader  # the same connection
+        uow.connection.execute(t.revisions.insert().values(name="first half", value=1))
+        uow.connection.execute(t.revisions.insert().values(name="second half", value=1))
+        raise RuntimeError("stopped half-way")
+    assert _revisions(one_connection) == before
+    with SqlUnitOfWork(one_connection) as uow:
+        uow.connection.execute(t.revisions.insert().values(name="kept", value=1))
+        uow.commit()
+    assert _revisions(one_connection) == {**before, "kept": 1}
