@@ -85,6 +85,15 @@ def test_the_closed_loop_with_an_independent_check(client: TestClient, demo: Pla
     assert {n["topic"] for n in detail["notifications"]} >= {"task", "check"}
     assert all(s["done_at"] for s in detail["stages"])
 
+    with demo.uow() as uow:
+        uow.outbox.delivered(uow.outbox.for_case(cid)[0].id, demo.clock.now())
+        uow.commit()
+    with demo.uow() as uow:  # a page's one statement (PostgreSQL) reads what four read
+        separately = uow.cases.get(cid), uow.cases.photos(cid), uow.outbox.for_case(cid)
+        assert separately[2][0].delivered_at and separately[1]
+        assert uow.cases.get_for_page(cid) == separately
+        assert uow.cases.get_for_page(cid + 1000) is None
+
 
 def test_citizen_reports_wait_for_an_operator(client: TestClient, demo: Platform) -> None:
     case = post_case(client, report(channel="citizen_qr")).json()

@@ -384,9 +384,9 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> Response:
 
 def _detail_values(platform: Platform, case_id: int, principal: Principal) -> dict[str, Any]:
     with platform.uow(reading=True) as uow:
-        record = _seen(principal, case_id, uow.cases.get(case_id))
-        deliveries = uow.outbox.for_case(case_id)
-        photos = uow.cases.photos(case_id)
+        page = uow.cases.get_for_page(case_id)
+        record = _seen(principal, case_id, page[0] if page else None)
+        photos, deliveries = page[1:] if page else ([], [])
         taxonomy = taxonomy_in_force(uow, platform.cases)
         roster = uow.forces.roster()
         allowed: list[str] = []
