@@ -3,9 +3,15 @@ changes made by another process, and never keeps what a rolled-back transaction 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
 from chengyun.domain.forces import Assignment, Person, Post, Shift, TeamType
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.forces import register_person
+from tests.factories import patrol_member, report, submit
 
 
 def test_another_process_changes_are_seen(demo: Platform) -> None:
@@ -31,3 +37,36 @@ def test_a_rolled_back_change_is_not_cached(demo: Platform) -> None:
         uow.rollback()
     with demo.uow() as uow:
         assert len(uow.forces.roster().people) == 272
+
+
+def test_case_and_list_pages_read_the_counters_along_and_see_other_processes_changes(
+    client: TestClient, demo: Platform
+) -> None:
+    case = submit(client, report(reporter=patrol_member(client))).json()
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(demo.engine, "before_cursor_execute", seen)
+    try:
+        assert client.get(f"/api/v1/cases/{case['id']}").status_code == 200
+        assert client.get("/api/v1/cases", params={"open": "true"}).json()["total"] == 1
+        # "another process" renames the case's assignee
+        other = Platform(demo.settings, clock=demo.clock, engine_override=demo.engine)
+        with other.uow() as uow:
+            person = uow.forces.get(case["assignee"]["number"])
+            assignments = uow.forces.assignments_of(person.number)
+        renamed = replace(person, name="改名后")
+        register_person(other.uow(), renamed, assignments, replace=True)
+        statements.clear()
+        detail = client.get(f"/api/v1/cases/{case['id']}").json()
+        listed = client.get("/api/v1/cases", params={"open": "true"}).json()["items"][0]
+    finally:
+        sa.event.remove(demo.engine, "before_cursor_execute", seen)
+    assert detail["assignee"]["name"] == listed["assignee"]["name"] == "改名后"
+    counters_alone = [s for s in statements if s.lstrip().startswith("SELECT revisions.name")]
+    if demo.engine.dialect.name == "postgresql":  # the page's and the count's statements
+        assert counters_alone == []
+    else:  # SQLite: the page is read in several statements, the counters alone among them
+        assert len(counters_alone) == 1

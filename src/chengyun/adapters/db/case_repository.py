@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import case_counts, case_measures
 from chengyun.adapters.db import tables as t
-from chengyun.adapters.db.read_cache import ReadCache, bump
+from chengyun.adapters.db.read_cache import ReadCache, bump, carried, carrying, counters
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
 from chengyun.domain.case_facts import facts_of
@@ -636,12 +636,14 @@ def _rows_as_json(table: sa.Table, *order: str) -> sa.ScalarSelect[Any]:
 
 
 #: A case with its events, photos and notifications in one statement (PostgreSQL): what
-#: its page shows, in one round trip instead of four.
+#: its page shows, in one round trip instead of four; and the revision counters, which
+#: the page's names and labels are checked against (``read_cache.carried``).
 _PAGE = sa.select(
     *_RECORD_COLUMNS,
     _rows_as_json(t.case_events, "seq").label("events_json"),
     _rows_as_json(t.case_photos, "created_at", "id").label("photos_json"),
     _rows_as_json(t.outbox, "id").label("deliveries_json"),
+    counters("postgresql").label("revisions_json"),
 ).where(t.cases.c.id == sa.bindparam("key"))
 
 
@@ -836,6 +838,7 @@ class SqlCaseRepository:
         row = self.connection.execute(_PAGE, {"key": case_id}).first()
         if row is None:
             return None
+        carried(self.connection, row.revisions_json)
         events = [_event(e) for e in _from_json(row.events_json, "at")]
         photos = [_photo(p) for p in _from_json(row.photos_json, "created_at")]
         deliveries = _from_json(row.deliveries_json, "created_at", "delivered_at")
@@ -962,7 +965,10 @@ class SqlCaseRepository:
         query = case_counts.counted(shape) if case_counts.kept(self.connection) else None
         if query is None:
             query = _counting(shape)
-        return int(self.connection.execute(query, values).scalar_one())
+        # the revision counters come along, which the page's names are checked against
+        count, revisions = self.connection.execute(carrying(query, self.dialect), values).one()
+        carried(self.connection, revisions)
+        return int(count)
 
     def idempotency(self, key: str) -> tuple[str, int] | None:
         row = self.connection.execute(_SEEN_KEY, {"key": key}).first()

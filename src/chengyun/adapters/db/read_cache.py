@@ -3,7 +3,9 @@ taxonomy), kept correct by revision counters that every write bumps in its trans
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -31,6 +33,28 @@ def current(connection: Connection, name: str) -> int:
         # kept with the transaction it was read in (held, so never confused with a later one)
         memo = connection.info[_MEMO] = (transaction, values)
     return memo[1].get(name, 0)
+
+
+def counters(dialect: str) -> sa.ScalarSelect[Any]:
+    """All revision counters as one JSON object: a column another statement can read them
+    in, saving ``current`` a statement of its own (see ``carried``)."""
+    aggregate = sa.func.json_object_agg if dialect == "postgresql" else sa.func.json_group_object
+    return sa.select(aggregate(t.revisions.c.name, t.revisions.c.value)).scalar_subquery()
+
+
+@lru_cache(maxsize=128)
+def carrying(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
+    """``query`` (built once, so kept by identity) with the counters as its last column."""
+    return query.add_columns(counters(dialect))
+
+
+def carried(connection: Connection, value: str | dict[str, Any] | None) -> None:
+    """The counters read along with a statement of this transaction, as ``current`` would
+    have read them."""
+    values = json.loads(value) if isinstance(value, str) else (value or {})
+    transaction = connection.get_transaction()
+    if transaction is not None:
+        connection.info[_MEMO] = (transaction, {str(n): int(v) for n, v in values.items()})
 
 
 #: Changes made by this process, per name: a cache in this process may drop what it holds
