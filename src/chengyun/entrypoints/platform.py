@@ -66,11 +66,14 @@ class Platform:
     @cached_property
     def territory_index(self) -> TerritoryIndexCache:
         def load() -> tuple[Territory | None, int]:
-            with self.uow() as uow:
-                return uow.territory.get(), uow.territory.revision()
+            # the revision first: a territory imported in between is then kept under the
+            # older revision and read again at the next check, never the other way round
+            with self.uow(reading=True) as uow:
+                revision = uow.territory.revision()
+                return uow.territory.get(), revision
 
         def revision() -> int:
-            with self.uow() as uow:
+            with self.uow(reading=True) as uow:
                 return uow.territory.revision()
 
         return TerritoryIndexCache(load, revision, self.settings.territory_refresh_seconds)

@@ -516,8 +516,8 @@ def submit_request(
         application = applications.application(uow, env.clock, submission.api_key)
     else:
         application = resolve_api_key(uow, env.clock, submission.api_key)
-    with uow:
-        rule = taxonomy_in_force(uow, env).get(code)
+    with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
+        rule = taxonomy_in_force(reader, env).get(code)  # forget its prepared statements)
     if rule is None:
         raise _unknown_service(code)
     attributes = _attributes(rule, submission.attributes)

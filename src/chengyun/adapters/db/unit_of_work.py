@@ -90,5 +90,8 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         self._transaction.commit()
 
+    def reader(self) -> Self:
+        return type(self)(self.engine, self.cache, reading=True)
+
     def rollback(self) -> None:
         self._transaction.rollback()

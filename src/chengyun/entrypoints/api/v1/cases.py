@@ -336,7 +336,7 @@ def view_of(record: CaseRecord) -> CaseView:
 
 
 def _visible(platform: Platform, principal: Principal, case_id: int) -> CaseRecord:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         record = uow.cases.get(case_id)
     return _seen(principal, case_id, record)
 
