@@ -173,3 +173,25 @@ def demo(platform: Platform) -> Platform:
     """A platform holding the demo sub-district (territory, forces, accounts)."""
     load_demo(platform.uow(), platform.clock)
     return platform
+
+
+@pytest.fixture
+def rollbacks(platform: Platform) -> Iterator[list[str]]:
+    """The ROLLBACKs that reach the database while the test runs (clear it to start
+    counting). A connection in no transaction is "rolled back" by SQLAlchemy too, and
+    the driver then sends nothing; on PostgreSQL each one sent makes psycopg forget the
+    connection's prepared statements, so the hot paths should send none."""
+    seen: list[str] = []
+
+    def rolled_back(connection: sa.Connection) -> None:
+        driver = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            open_ = driver.info.transaction_status != 0  # psycopg's IDLE
+        else:
+            open_ = driver.in_transaction
+        if open_:
+            seen.append("rollback")
+
+    sa.event.listen(platform.engine, "rollback", rolled_back)
+    yield seen
+    sa.event.remove(platform.engine, "rollback", rolled_back)

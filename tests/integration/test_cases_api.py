@@ -255,3 +255,21 @@ def test_actions_need_a_person_with_the_permission(
         headers={**client.headers_for(OPERATOR), "If-Match": "0"},
     )
     assert stale.status_code == 409
+
+
+def test_the_hot_paths_send_no_rollback(
+    client: TestClient, demo: Platform, rollbacks: list[str]
+) -> None:
+    """Reporting, reading a case and the list, and acting send no ROLLBACK: on PostgreSQL
+    it would make psycopg forget the connection's prepared statements (and PostgreSQL
+    plan the next requests' statements again)."""
+    reporter = patrol_member(client)
+    first = post_case(client, report(reporter=reporter)).json()
+    client.headers_for(first["assignee"]["number"])  # tokens and caches, made once
+    rollbacks.clear()
+    case = post_case(client, report(reporter=reporter, description="另一处 / another")).json()
+    assert client.get(f"/api/v1/cases/{case['id']}").status_code == 200
+    assert client.get("/api/v1/cases", params={"open": "true"}).json()["total"] == 2
+    accepted = do(client, first["id"], "accept", first["assignee"]["number"])
+    assert accepted.status_code == 200, accepted.text
+    assert rollbacks == []

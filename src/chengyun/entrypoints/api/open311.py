@@ -250,7 +250,7 @@ def _applications(request: Request, platform: Platform) -> open311.ApplicationCa
     if cache is None:
 
         def revision() -> int:
-            with platform.uow() as uow:
+            with platform.uow(reading=True) as uow:
                 return uow.open311.revision()
 
         cache = open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS))

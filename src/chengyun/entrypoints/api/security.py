@@ -83,7 +83,7 @@ def _token_cache(request: Request) -> TokenCache:
         platform = _platform(request)
 
         def revision() -> int:
-            with platform.uow() as uow:
+            with platform.uow(reading=True) as uow:
                 return uow.accounts.revision()
 
         cache = TokenCache(revision, lambda: changed_here(ACCOUNTS))
