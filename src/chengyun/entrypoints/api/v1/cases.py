@@ -384,17 +384,17 @@ def _detail(platform: Platform, case_id: int, principal: Principal) -> Response:
 
 def _detail_values(platform: Platform, case_id: int, principal: Principal) -> dict[str, Any]:
     with platform.uow(reading=True) as uow:
-        page = uow.cases.get_for_page(case_id)
-        record = _seen(principal, case_id, page[0] if page else None)
-        photos, deliveries = page[1:] if page else ([], [])
+        found, photos, deliveries = uow.cases.get_for_page(case_id) or (None, [], [])
+        record = _seen(principal, case_id, found)
         taxonomy = taxonomy_in_force(uow, platform.cases)
         roster = uow.forces.roster()
         allowed: list[str] = []
         if principal.person_number and principal.may(Permission.CASES_ACT):
             allowed = [a.value for a in allowed_actions(record.case, case_actor(principal))]
-        # a read ends with COMMIT rather than the unit of work's ROLLBACK: on a ROLLBACK
-        # psycopg forgets the connection's prepared statements, and PostgreSQL parses and
-        # plans every query of the next request again (about half its time on a page)
+        # nothing written. A read never ends with a ROLLBACK that reaches PostgreSQL: psycopg
+        # would forget the connection's prepared statements, and PostgreSQL parse and plan
+        # every query of the next request again (about half its time on a page). A reading
+        # unit of work has no transaction there; on SQLite the COMMIT ends the read.
         uow.commit()
     case = record.case
     people = {p.number: p for p in roster.people if p.number == case.assignee}
