@@ -112,12 +112,16 @@ def _get(connection: socket.socket, path: str) -> bytes:
 
 
 @pytest.fixture
-def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``chengyun serve --workers 2`` on a free port, its log in ``server.log``."""
+def server(
+    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``chengyun serve --workers 2`` on a free port, its log in ``server.log``; more
+    options as the fixture's parameter."""
     port = free_port()
+    more: list[str] = getattr(request, "param", [])
     with (tmp_path / "server.log").open("wb") as log:
         process = subprocess.Popen(
-            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", *more],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -185,6 +189,33 @@ def test_a_process_that_dies_is_replaced_and_sigterm_stops_all(
     log = (tmp_path / "server.log").read_text("utf-8")
     assert f"server process [{first}] died (exit code -9); starting another" in log
     assert "已停止 / stopped" in log
+
+
+@pytest.mark.parametrize("server", [["--hang-timeout", "5"]], indirect=True)
+def test_a_process_that_hangs_is_replaced(
+    server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    process, port = server
+    first, second = _server_processes(process.pid)
+    os.kill(first, signal.SIGSTOP)  # its socket still queues connections; it answers none
+    try:
+        _until(
+            lambda: (
+                first not in _server_processes(process.pid)
+                and len(_server_processes(process.pid)) == 2
+                and _listening(port) == 2
+            ),
+            "a new process replaces the one that hangs",
+        )
+    finally:
+        if Path(f"/proc/{first}").exists():
+            os.kill(first, signal.SIGCONT)
+    assert second in _server_processes(process.pid)  # the one that answered was left alone
+    for _ in range(8):  # every connection is answered, whichever socket takes it
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+    log = (tmp_path / "server.log").read_text("utf-8")
+    assert f"server process [{first}] has not answered for " in log
 
 
 def test_a_taken_port_is_one_clear_error(env: dict[str, str]) -> None:

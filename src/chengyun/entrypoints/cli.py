@@ -95,11 +95,20 @@ def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
     workers: Annotated[int, typer.Option(help="server processes / 服务进程数", min=1)] = 1,
+    hang_timeout: Annotated[
+        float,
+        typer.Option(
+            help="with several processes on Linux: seconds a process may stop answering "
+            "before it is killed and replaced, 0 for never / 进程无响应多少秒后重启",
+            min=0,
+        ),
+    ] = 60.0,
 ) -> None:
     """Serve the platform (API and pages) / 启动服务.
 
     With several processes on Linux, each listens on a socket of its own, so that the
-    kernel spreads connections over them (``chengyun.entrypoints.serving``)."""
+    kernel spreads connections over them, and one that dies or hangs is replaced
+    (``chengyun.entrypoints.serving``)."""
     import uvicorn
 
     from chengyun.entrypoints import serving
@@ -109,7 +118,7 @@ def serve(
         _require_schema(platform)
     host, port = host or settings.host, port or settings.port
     if workers > 1 and serving.balanced_by_kernel():
-        raise typer.Exit(code=serving.serve(host, port, workers))
+        raise typer.Exit(code=serving.serve(host, port, workers, hang_timeout_s=hang_timeout))
     uvicorn.run(
         serving.APP,
         host=host,

@@ -9,10 +9,16 @@ clients used 0.86 and 0.37 of a core, and with 4 processes one did nearly all th
 On Linux each process here binds a socket of its own to the same address with
 ``SO_REUSEPORT``, and the kernel spreads new connections over the sockets by a hash of
 their addresses, whichever process is awake. The parent process only supervises: it
-checks that the port is free, starts the processes, starts a new one when one dies, stops
-them all on SIGINT or SIGTERM, and stops everything if a process cannot start (the app
-does not load, its port is taken): that would fail the same way every time. Elsewhere (no ``SO_REUSEPORT`` load balancing), ``serve`` uses
-uvicorn's own supervisor.
+checks that the port is free, starts the processes, starts a new one when one dies or
+hangs, stops them all on SIGINT or SIGTERM, and stops everything if a process cannot start
+(the app does not load, its port is taken): that would fail the same way every time.
+
+A process hangs when its event loop stops turning (a request stuck in a call that never
+returns, a process stopped by a debugger): it then accepts connections into its socket's
+queue and answers none. Each process's loop writes the time into a heartbeat shared with
+the supervisor about every two seconds; one silent for ``hang_timeout_s`` is killed, so
+that a new one takes its place (its queued connections are reset). Elsewhere (no
+``SO_REUSEPORT`` load balancing), ``serve`` uses uvicorn's own supervisor.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from types import FrameType
 
 #: uvicorn's exit code for a process that could not start serving
@@ -34,6 +41,8 @@ STARTUP_FAILURE = 3
 BACKLOG = 2048
 #: how long the processes get to finish their requests after SIGTERM before they are killed
 STOP_TIMEOUT_S = 30.0
+#: how long a process's event loop may stay silent before the process is killed and replaced
+HANG_TIMEOUT_S = 60.0
 
 APP = "chengyun.entrypoints.api.asgi:app"
 
@@ -76,11 +85,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _process_main(host: str, port: int, log_level: str) -> None:
-    """One server process: its own socket, then uvicorn until SIGINT or SIGTERM."""
+def _process_main(host: str, port: int, log_level: str, heartbeat: Synchronized[float]) -> None:
+    """One server process: its own socket, then uvicorn until SIGINT or SIGTERM; its event
+    loop writes the time into ``heartbeat`` as it turns."""
     import uvicorn
 
-    config = uvicorn.Config(APP, host=host, port=port, log_level=log_level)
+    async def beat() -> None:
+        heartbeat.value = time.monotonic()  # one clock for all processes on Linux
+
+    # uvicorn calls ``callback_notify`` from its loop's tick once ``timeout_notify`` passed
+    config = uvicorn.Config(
+        APP, host=host, port=port, log_level=log_level, callback_notify=beat, timeout_notify=1
+    )
     config.configure_logging()
     # the app (territory, taxonomy, roster) is loaded before the socket listens: the
     # kernel hands a listening socket its share of connections at once
@@ -106,17 +122,23 @@ class Supervisor:
     workers: int
     log_level: str = "info"
     check_every_s: float = 0.5
+    #: a process whose loop was silent this long is killed and replaced; 0: never
+    hang_timeout_s: float = HANG_TIMEOUT_S
     processes: list[BaseProcess] = field(default_factory=list)
+    #: each process's heartbeat (0 until it serves): the time its loop last turned
+    heartbeats: list[Synchronized[float]] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def _start_one(self) -> BaseProcess:
-        process = multiprocessing.get_context("spawn").Process(
+    def _start_one(self) -> tuple[BaseProcess, Synchronized[float]]:
+        context = multiprocessing.get_context("spawn")
+        heartbeat = context.Value("d", 0.0)
+        process = context.Process(
             target=_process_main,
-            args=(self.host, self.port, self.log_level),
+            args=(self.host, self.port, self.log_level, heartbeat),
             name="chengyun-server",
         )
         process.start()
-        return process
+        return process, heartbeat
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping.set()
@@ -131,7 +153,10 @@ class Supervisor:
             self.port,
             self.workers,
         )
-        self.processes = [self._start_one() for _ in range(self.workers)]
+        for _ in range(self.workers):
+            process, heartbeat = self._start_one()
+            self.processes.append(process)
+            self.heartbeats.append(heartbeat)
         failed = False
         try:
             while not self.stopping.wait(self.check_every_s):
@@ -145,9 +170,15 @@ class Supervisor:
         return 1 if failed else 0
 
     def _replace_the_dead(self) -> bool:
-        """Starts a new process for each that died; ``True`` if one could not start at all."""
+        """Starts a new process for each that died or hung; ``True`` if one could not start
+        at all."""
         for index, process in enumerate(self.processes):
-            if process.is_alive() or self.stopping.is_set():
+            if self.stopping.is_set():
+                break
+            if process.is_alive() and self._hung(process, self.heartbeats[index].value):
+                process.kill()
+                process.join(STOP_TIMEOUT_S)
+            if process.is_alive():
                 continue
             if process.exitcode == STARTUP_FAILURE:
                 logger.error(
@@ -165,8 +196,24 @@ class Supervisor:
                 process.pid,
                 process.exitcode,
             )
-            self.processes[index] = self._start_one()
+            self.processes[index], self.heartbeats[index] = self._start_one()
         return False
+
+    def _hung(self, process: BaseProcess, beat: float) -> bool:
+        if not self.hang_timeout_s or not beat:  # never, or still starting
+            return False
+        silent = time.monotonic() - beat
+        if silent < self.hang_timeout_s:
+            return False
+        logger.error(
+            "服务进程 [%s] %.0f 秒无响应，终止并重启 / server process [%s] has not answered "
+            "for %.0f s; killing it and starting another",
+            process.pid,
+            silent,
+            process.pid,
+            silent,
+        )
+        return True
 
     def _stop_all(self) -> None:
         for process in self.processes:
@@ -182,7 +229,13 @@ class Supervisor:
         logger.info("已停止 / stopped")
 
 
-def serve(host: str, port: int, workers: int, log_level: str = "info") -> int:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "info",
+    hang_timeout_s: float = HANG_TIMEOUT_S,
+) -> int:
     """Serves the platform with ``workers`` processes; the exit code (see ``Supervisor``).
     The port is checked first, so that a taken port is one clear error, not one per
     process."""
@@ -199,4 +252,4 @@ def serve(host: str, port: int, workers: int, log_level: str = "info") -> int:
             taken.strerror or taken,
         )
         return 1
-    return Supervisor(host, port, workers, log_level).run()
+    return Supervisor(host, port, workers, log_level, hang_timeout_s=hang_timeout_s).run()
