@@ -23,6 +23,7 @@ that a new one takes its place (its queued connections are reset). Elsewhere (no
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import signal
@@ -32,7 +33,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from multiprocessing.sharedctypes import Synchronized
 from types import FrameType
 
 #: uvicorn's exit code for a process that could not start serving
@@ -85,7 +85,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _process_main(host: str, port: int, log_level: str, heartbeat: Synchronized[float]) -> None:
+def _process_main(host: str, port: int, log_level: str, heartbeat: ctypes.c_double) -> None:
     """One server process: its own socket, then uvicorn until SIGINT or SIGTERM; its event
     loop writes the time into ``heartbeat`` as it turns."""
     import uvicorn
@@ -126,12 +126,14 @@ class Supervisor:
     hang_timeout_s: float = HANG_TIMEOUT_S
     processes: list[BaseProcess] = field(default_factory=list)
     #: each process's heartbeat (0 until it serves): the time its loop last turned
-    heartbeats: list[Synchronized[float]] = field(default_factory=list)
+    heartbeats: list[ctypes.c_double] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def _start_one(self) -> tuple[BaseProcess, Synchronized[float]]:
+    def _start_one(self) -> tuple[BaseProcess, ctypes.c_double]:
         context = multiprocessing.get_context("spawn")
-        heartbeat = context.Value("d", 0.0)
+        # no lock: a process killed or stopped while holding it would stop the supervisor's
+        # next read for good; one aligned double is written and read whole
+        heartbeat = context.RawValue(ctypes.c_double, 0.0)
         process = context.Process(
             target=_process_main,
             args=(self.host, self.port, self.log_level, heartbeat),
