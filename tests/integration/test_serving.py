@@ -100,6 +100,18 @@ def _until(condition: Callable[[], bool], what: str, seconds: float = 90.0) -> N
         time.sleep(0.1)
 
 
+def _until_replaced(process: subprocess.Popen[bytes], port: int, gone: int, what: str) -> None:
+    """Until the server process ``gone`` is no more and two listen again."""
+    _until(
+        lambda: (
+            gone not in _server_processes(process.pid)
+            and len(_server_processes(process.pid)) == 2
+            and _listening(port) == 2
+        ),
+        what,
+    )
+
+
 def _get(connection: socket.socket, path: str) -> bytes:
     """One keep-alive HTTP/1.1 GET on an open connection; the answer's status line."""
     connection.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
@@ -170,14 +182,7 @@ def test_a_process_that_dies_is_replaced_and_sigterm_stops_all(
     process, port = server
     first, second = _server_processes(process.pid)
     os.kill(first, signal.SIGKILL)
-    _until(
-        lambda: (
-            first not in _server_processes(process.pid)
-            and len(_server_processes(process.pid)) == 2
-            and _listening(port) == 2
-        ),
-        "a new process replaces the one killed",
-    )
+    _until_replaced(process, port, first, "a new process replaces the one killed")
     running = _server_processes(process.pid)
     assert second in running
     with socket.create_connection(("127.0.0.1", port)) as connection:
@@ -199,14 +204,7 @@ def test_a_process_that_hangs_is_replaced(
     first, second = _server_processes(process.pid)
     os.kill(first, signal.SIGSTOP)  # its socket still queues connections; it answers none
     try:
-        _until(
-            lambda: (
-                first not in _server_processes(process.pid)
-                and len(_server_processes(process.pid)) == 2
-                and _listening(port) == 2
-            ),
-            "a new process replaces the one that hangs",
-        )
+        _until_replaced(process, port, first, "a new process replaces the one that hangs")
     finally:
         if Path(f"/proc/{first}").exists():
             os.kill(first, signal.SIGCONT)
