@@ -1,16 +1,22 @@
-"""Health answers, and settings that refuse to start unsafely."""
+"""Health answers, a server process's app readied before its first request, and settings
+that refuse to start unsafely."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Callable
+from typing import Any
 
+import fastapi.routing
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from chengyun.adapters.db.engine import make_engine
 from chengyun.config import Settings
-from chengyun.entrypoints.api.app import create_app, telemetry_wanted
+from chengyun.entrypoints.api.app import create_app, ready_to_serve, telemetry_wanted
+from chengyun.entrypoints.api.audit_trail import route_templates
 from chengyun.entrypoints.platform import Platform
 
 
@@ -31,6 +37,49 @@ def test_health_names_the_database_when_it_is_down(tmp_path) -> None:
     assert answer.status_code == 503
     assert answer.json()["status"] == "unavailable"
     assert answer.json()["database"].startswith("unreachable")
+
+
+def _routes_analysed_by(
+    platform: Platform, ready: bool, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """The routes whose endpoints FastAPI analysed while a new app (readied for serving,
+    or not) answered its first requests to the API and to the pages."""
+    app = create_app(platform=platform)
+    if ready:
+        assert ready_to_serve(app) is app
+    analysed: list[str] = []
+    build: Callable[..., Any] = fastapi.routing.get_dependant
+
+    def counted(**kwargs: Any) -> Any:
+        analysed.append(str(kwargs.get("path")))
+        return build(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "get_dependant", counted)
+    with TestClient(app) as client:
+        assert client.get("/api/v1/health").status_code == 200
+        assert client.get("/m/", follow_redirects=False).status_code in (200, 303, 401)
+    return analysed
+
+
+def test_a_server_process_app_is_ready_before_its_first_request(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = gc.get_freeze_count()
+    try:
+        # unreadied, the first requests pay for analysing their routers' endpoints
+        assert _routes_analysed_by(platform, False, monkeypatch)
+        assert gc.get_freeze_count() == frozen
+        assert _routes_analysed_by(platform, True, monkeypatch) == []
+        # what the process made until then is out of the garbage collector's reach
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_the_audit_trail_knows_every_route_template(client: TestClient) -> None:
+    routes, chosen = route_templates(client.app)
+    assert route_templates(client.app)[0] is routes  # built once
+    assert {"/api/v1/cases/{case_id}", "/open311/v2/requests.{format}"} <= set(chosen.values())
 
 
 def test_docs_are_served_without_a_cdn(client: TestClient) -> None:

@@ -6,10 +6,12 @@ in a transaction of its own after the change; an endpoint whose service takes an
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.types import Scope
 
-from chengyun.entrypoints.api.security import all_routes
+from chengyun.entrypoints.api.security import RouteInfo, all_routes
 from chengyun.services.accounts import AuditEntry
 
 #: Routes that audit themselves, with their outcome (sign-ins).
@@ -17,19 +19,26 @@ QUIET = frozenset({"/api/v1/auth/token"})
 _WRITTEN = "audit_written"
 
 
-def route_template(request: Request) -> str:
-    """The matched route's path template (``/api/v1/cases/{case_id}``), else the path."""
-    state = request.app.state.__dict__
-    index = state.get("_route_templates")
-    if index is None:  # built once: the routes do not change once the app serves
-        routes = all_routes(request.app)
+def route_templates(app: Any) -> tuple[list[RouteInfo], dict[int, str]]:
+    """Every route of ``app``, and the path template of each route included once (by the
+    route's ``id``); built on the first call: the routes do not change once the app
+    serves."""
+    state = app.state.__dict__
+    index: tuple[list[RouteInfo], dict[int, str]] | None = state.get("_route_templates")
+    if index is None:
+        routes = all_routes(app)
         paths: dict[int, set[str]] = {}
         for info in routes:
             paths.setdefault(id(info.route), set()).add(info.path)
         # the route the router chose, when it is included once (else its path is ambiguous)
         chosen = {route: found.pop() for route, found in paths.items() if len(found) == 1}
         index = state["_route_templates"] = (routes, chosen)
-    routes, chosen = index
+    return index
+
+
+def route_template(request: Request) -> str:
+    """The matched route's path template (``/api/v1/cases/{case_id}``), else the path."""
+    routes, chosen = route_templates(request.app)
     matched = request.scope.get("route")
     if matched is not None and id(matched) in chosen:
         return str(chosen[id(matched)])
