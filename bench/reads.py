@@ -5,7 +5,12 @@ with its timeline (`GET /api/v1/cases/{id}`).
 The 100,000 open cases are the sweep benchmark's (a few templates reported through the
 intake service, copied in SQL). The server is ``chengyun serve`` with 2 processes on
 loopback; a separate load generator keeps 32 requests in flight for ``seconds`` per run.
-Targets: list ≥ 500 requests/s with p99 < 30 ms, detail ≥ 1,000 requests/s. The baseline,
+Targets: list ≥ 500 requests/s with p99 < 30 ms, detail ≥ 1,000 requests/s. The list's
+throughput is measured with 32 in flight; its latency target, in a second run that sends
+500 list requests a second at a steady pace (an open loop: each request's latency counts
+from the moment it was due, so a server that falls behind is charged for the wait). With
+32 in flight the latency is mostly queueing: by Little's law its mean is 32 / throughput,
+so p99 < 30 ms at 32 in flight would take more than 1,067 requests/s. The baseline,
 measured by the same servers and load generator in the same run, is the health check (one
 ``SELECT 1`` through the whole stack); list and detail are also given as ratios to it.
 
@@ -24,7 +29,8 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import psycopg
 
@@ -88,22 +94,70 @@ async def _load(
     return len(latencies) / elapsed, p99, errors
 
 
-def _measured(
-    database: str,
-    server: int,
+async def _paced(
     base: str,
     headers: dict[str, str],
     path: Callable[[random.Random], str],
     seconds: float,
-    concurrency: int,
+    rate: float,
+    connections: int = 64,
+) -> tuple[float, float, int]:
+    """Requests sent at ``rate`` a second for ``seconds`` (an open loop), over up to
+    ``connections`` keep-alive connections: requests/s answered, p99 in ms counted from
+    the moment each request was due (waiting for a free connection included), and the
+    number of answers other than 200."""
+    idle: asyncio.Queue[LeanClient] = asyncio.Queue()
+    clients = [LeanClient(base, headers) for _ in range(connections)]
+    for client in clients:
+        idle.put_nowait(client)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(due: float, target: str) -> None:
+        nonlocal errors
+        client = await idle.get()
+        try:
+            answer = await client.get(target)
+            ok = answer.status_code == 200
+        except HttpError:
+            ok = False
+        finally:
+            idle.put_nowait(client)
+        latencies.append(time.perf_counter() - due)
+        errors += int(not ok)
+
+    rng = random.Random(0)
+    sent: list[asyncio.Task[None]] = []
+    start = time.perf_counter()
+    try:
+        for i in range(int(seconds * rate)):
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            sent.append(asyncio.create_task(one(due, path(rng))))
+        await asyncio.gather(*sent)
+    finally:
+        for client in clients:
+            await client.close()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0.0
+    return len(latencies) / elapsed, p99, errors
+
+
+def _measured(
+    database: str,
+    server: int,
+    load: Callable[[], Coroutine[Any, Any, tuple[float, float, int]]],
 ) -> tuple[float, float, int, dict[str, float], float]:
-    """``_load`` with the CPU it cost: requests/s, p99 ms, answers other than 200, CPU ms
-    per request (server, PostgreSQL's backends, load generator) and the cores the rest
-    of the machine used meanwhile."""
+    """A load (``_load`` or ``_paced``) with the CPU it cost: requests/s, p99 ms, answers
+    other than 200, CPU ms per request (server, PostgreSQL's backends, load generator) and
+    the cores the rest of the machine used meanwhile."""
     pids = process_tree(server)
     before = (cpu_seconds(pids), time.process_time(), machine_busy(), time.perf_counter())
     with BackendCpu(database) as postgres:
-        rate, p99, failed = asyncio.run(_load(base, headers, path, seconds, concurrency))
+        rate, p99, failed = asyncio.run(load())
     used = (cpu_seconds(pids) - before[0], postgres.seconds, time.process_time() - before[1])
     elapsed = time.perf_counter() - before[3]
     others = max(machine_busy() - before[2] - sum(used), 0.0) / elapsed
@@ -117,7 +171,7 @@ def _measured(
 
 
 def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[Figure]:
-    names = ("list", "detail", "baseline")
+    names = ("list", "paced list", "detail", "baseline")
     rates: dict[str, list[float]] = {name: [] for name in names}
     p99s: dict[str, list[float]] = {name: [] for name in names}
     server_ms: dict[str, list[float]] = {name: [] for name in names}
@@ -146,13 +200,18 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
             "baseline": lambda rng: "/api/v1/health",
         }
         with tempfile.TemporaryFile() as log, serving(database, 2, log) as (base, pid):
-            for name, path in paths.items():
+
+            def loads(name: str) -> Callable[[], Coroutine[Any, Any, tuple[float, float, int]]]:
+                if name == "paced list":
+                    return lambda: _paced(base, headers, paths["list"], seconds, LIST_TARGET)
+                return lambda: _load(base, headers, paths[name], seconds, concurrency)
+
+            for name in names:
+                path = paths["list" if name == "paced list" else name]
                 asyncio.run(_load(base, headers, path, 2.0, concurrency))  # warm-up
                 for i in range(repeats):
                     load = os.getloadavg()[0]
-                    rate, p99, failed, cpu, others = _measured(
-                        database, pid, base, headers, path, seconds, concurrency
-                    )
+                    rate, p99, failed, cpu, others = _measured(database, pid, loads(name))
                     rates[name].append(rate)
                     p99s[name].append(p99)
                     server_ms[name].append(cpu["server"])
@@ -165,6 +224,7 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
                         flush=True,
                     )
     what = f"PostgreSQL, 100,000 open cases, 2 server processes, {concurrency} in flight"
+    paced = "PostgreSQL, 100,000 open cases, 2 server processes"
     return [
         Figure(
             f"case list page (50 rows) over HTTP, {what}",
@@ -177,8 +237,24 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
             f"case list page: p99 latency, {what}",
             "ms",
             p99s["list"],
+            "— (reference)",
+            True,
+        ),
+        Figure(
+            f"case list page sent at a steady {LIST_TARGET:,.0f} requests/s (open loop), "
+            f"{paced}: answered",
+            "requests/s",
+            rates["paced list"],
+            f"{LIST_TARGET:,.0f}",
+            statistics.median(rates["paced list"]) >= LIST_TARGET * 0.99,
+        ),
+        Figure(
+            f"case list page sent at a steady {LIST_TARGET:,.0f} requests/s (open loop), "
+            f"{paced}: p99 latency from the moment each was due",
+            "ms",
+            p99s["paced list"],
             f"< {LIST_P99_MS:.0f} ms",
-            statistics.median(p99s["list"]) < LIST_P99_MS,
+            statistics.median(p99s["paced list"]) < LIST_P99_MS,
         ),
         Figure(
             f"case detail with timeline over HTTP, {what}",
