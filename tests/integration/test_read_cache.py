@@ -70,3 +70,36 @@ def test_case_and_list_pages_read_the_counters_along_and_see_other_processes_cha
         assert counters_alone == []
     else:  # SQLite: the page is read in several statements, the counters alone among them
         assert len(counters_alone) == 1
+
+
+def test_the_phone_salt_is_read_once_and_never_kept_from_an_undone_transaction(
+    platform: Platform,
+) -> None:
+    now = platform.clock.now()
+    with platform.uow() as uow:  # stores a salt, then is undone
+        undone = uow.points.phone_salt("a" * 64, now)
+        assert uow.points.phone_salt("b" * 64, now) == undone  # its own, while it lasts
+        uow.rollback()
+    with platform.uow() as uow:
+        salt = uow.points.phone_salt("c" * 64, now)
+        uow.commit()
+    assert salt == "c" * 64  # the undone salt was neither stored nor remembered
+
+    read: list[str] = []
+
+    def seen(conn, cursor, statement: str, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "settings_store" in statement:
+            read.append(statement)
+
+    sa.event.listen(platform.engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            with platform.uow() as uow:
+                assert uow.points.phone_salt("d" * 64, now) == salt
+                uow.commit()
+        assert len(read) == 1  # once, then from the process's cache
+        other = Platform(platform.settings, clock=platform.clock, engine_override=platform.engine)
+        with other.uow() as uow:  # "another process" reads the same salt
+            assert uow.points.phone_salt("e" * 64, now) == salt
+    finally:
+        sa.event.remove(platform.engine, "before_cursor_execute", seen)

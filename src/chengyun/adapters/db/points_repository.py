@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.read_cache import ReadCache, bump
 from chengyun.domain.points import Citizen, EntryKind, LedgerEntry
 
 POLICY = "points_policy"
@@ -64,9 +65,11 @@ def _save_citizen(dialect: str, nickname: bool, party_member: bool) -> Any:
 
 
 class SqlPointsRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cache: ReadCache | None = None) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
+        self.cache = cache
+        self._salt_written = False
 
     def _insert(self, table: sa.Table) -> Any:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -79,17 +82,31 @@ class SqlPointsRepository:
             sa.select(t.settings_store.c.value).where(t.settings_store.c.name == name)
         ).scalar()
 
+    def _stored_salt(self) -> str | None:
+        stored = self.connection.execute(_SALT).scalar()
+        return str(stored["salt"]) if isinstance(stored, dict) else None
+
     def phone_salt(self, candidate: str, at: datetime) -> str:
-        stored = self.connection.execute(_SALT).scalar()  # stored once, then only read
-        if stored is None:
-            self.connection.execute(
-                self._insert(t.settings_store)
-                .values(name=SALT, value={"salt": candidate}, updated_at=at, updated_by="")
-                .on_conflict_do_nothing(index_elements=[t.settings_store.c.name])
-            )
-            stored = self._setting(SALT)
-        assert isinstance(stored, dict), "the salt was stored just now"
-        return str(stored["salt"])
+        """The salt of citizens' phone hashes: stored by the first transaction that needs
+        it (``candidate``), then only read. Kept in the process's read cache under its
+        revision counter, which the storing transaction bumps; never from that transaction
+        itself, which may yet be undone."""
+        if self.cache is not None and not self._salt_written:
+            salt = self.cache.get(self.connection, SALT, self._stored_salt)
+        else:
+            salt = self._stored_salt()
+        if salt is not None:
+            return salt
+        self.connection.execute(
+            self._insert(t.settings_store)
+            .values(name=SALT, value={"salt": candidate}, updated_at=at, updated_by="")
+            .on_conflict_do_nothing(index_elements=[t.settings_store.c.name])
+        )
+        bump(self.connection, SALT)
+        self._salt_written = True
+        stored = self._stored_salt()
+        assert stored is not None, "the salt was stored just now"
+        return stored
 
     def policy(self) -> dict[str, object] | None:
         value = self._setting(POLICY)

@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 
 _MEMO = "chengyun_revisions"
+#: All counters (built once: a statement built per call costs SQLAlchemy its cache key).
+_COUNTERS = sa.select(t.revisions.c.name, t.revisions.c.value)
 
 
 def current(connection: Connection, name: str) -> int:
@@ -26,10 +28,7 @@ def current(connection: Connection, name: str) -> int:
     transaction = connection.get_transaction()
     memo = connection.info.get(_MEMO)
     if transaction is None or memo is None or memo[0] is not transaction:
-        values = {
-            str(n): int(v)
-            for n, v in connection.execute(sa.select(t.revisions.c.name, t.revisions.c.value))
-        }
+        values = {str(n): int(v) for n, v in connection.execute(_COUNTERS)}
         # kept with the transaction it was read in (held, so never confused with a later one)
         memo = connection.info[_MEMO] = (transaction, values)
     return memo[1].get(name, 0)

@@ -56,7 +56,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(self._connection)
         self.accounts = SqlAccountRepository(self._connection)
         self.audit = SqlAuditRepository(self._connection)
-        self.points = SqlPointsRepository(self._connection)
+        self.points = SqlPointsRepository(self._connection, self.cache)
         # integrations: each peer adds its repository below, one line each
         self.open311 = SqlOpen311Repository(self._connection)
         self.district = SqlDistrictRepository(self._connection)
