@@ -1,6 +1,7 @@
 """The case list on both databases: each row as the case itself shows it, ``total`` as a
 count of the cases gives it (from the case counts on PostgreSQL, through every kind of
-change and a fold), equal deadlines newest first."""
+change and a fold), equal deadlines newest first; and the open cases per person that
+dispatch reads, as counting them gives them (kept by the same triggers on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from chengyun.adapters.db.engine import alembic_config, make_engine, upgrade
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.demo.loader import load_demo
-from chengyun.domain.cases import Channel
+from chengyun.domain.cases import OPEN_STATUSES, Channel
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.api.v1.cases import CaseDetail
 from chengyun.entrypoints.platform import Platform
@@ -87,6 +88,28 @@ def _totals(demo: Platform) -> list[int]:
 
 def _expected(demo: Platform) -> list[int]:
     return [_counted(demo, where) for where in FILTERS]
+
+
+def _open_cases(demo: Platform) -> dict[str, int]:
+    """Open cases per assignee, counted from the cases themselves."""
+    c = t.cases.c
+    query = (
+        sa.select(c.assignee, sa.func.count())
+        .where(c.assignee.is_not(None), c.status.in_([s.value for s in OPEN_STATUSES]))
+        .group_by(c.assignee)
+    )
+    with demo.engine.connect() as connection:
+        return {str(a): int(n) for a, n in connection.execute(query)}
+
+
+def _open_for_dispatch(demo: Platform, *others: str) -> dict[str, int]:
+    """Open cases per person as dispatch reads them, asked for everyone who has or had a
+    case and for ``others``."""
+    with demo.engine.connect() as connection:
+        anyone = connection.execute(sa.select(t.cases.c.assignee).distinct()).scalars()
+        numbers = sorted({str(n) for n in anyone if n is not None} | set(others))
+    with demo.uow() as uow:
+        return uow.cases.open_counts(numbers)
 
 
 def test_rows_and_totals_are_those_of_the_cases(
@@ -162,6 +185,52 @@ def test_counts_follow_bulk_moves_deletes_and_truncation(
     assert _totals(demo) == _expected(demo) == [0] * len(FILTERS)
 
 
+def test_open_cases_per_person_follow_every_kind_of_change(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    """On both databases: dispatch's numbers are the counted ones after cases are
+    dispatched, accepted, returned, held, voided and merged, and after changes by hand
+    (reassigned, closed, reopened, deleted, all emptied)."""
+    _mixed_cases(client, clock, demo)
+    counted = _open_cases(demo)
+    assert len(counted) >= 1 and sum(counted.values()) >= 3
+    assert _open_for_dispatch(demo, "nobody") == counted
+    first = min(counted)
+    c = t.cases.c
+    with demo.engine.begin() as connection:  # by hand, many cases in one statement each
+        connection.execute(t.cases.update().where(c.assignee == first).values(assignee="P-moved"))
+        connection.execute(t.cases.update().where(c.status == "on_hold").values(status="closed"))
+        connection.execute(
+            t.cases.update().where(c.status == "voided").values(status="dispatched", assignee=first)
+        )
+        connection.execute(t.cases.update().values(description="改过 / edited"))  # not counted
+    assert _open_for_dispatch(demo, first, "P-moved") == _open_cases(demo) != counted
+    assert _open_cases(demo)["P-moved"] >= 1
+
+    with demo.engine.begin() as connection:
+        case_id = connection.execute(
+            sa.select(c.id).where(c.assignee == "P-moved").limit(1)
+        ).scalar_one()
+        for table in (t.case_events, t.case_photos, t.outbox, t.case_measures, t.idempotency_keys):
+            connection.execute(table.delete().where(table.c.case_id == case_id))
+        connection.execute(t.cases.delete().where(c.id == case_id))
+    assert _open_for_dispatch(demo, first, "P-moved") == _open_cases(demo)
+
+    if demo.engine.dialect.name == "postgresql":
+        with demo.engine.begin() as connection:
+            connection.exec_driver_sql("TRUNCATE cases CASCADE")
+        assert _open_for_dispatch(demo, first, "P-moved") == {}
+
+
+def test_dispatch_reads_the_open_cases_from_the_counts(client: TestClient, demo: Platform) -> None:
+    _needs_counts(demo)
+    case = submit(client, report(reporter=patrol_member(client))).json()
+    number = case["assignee"]["number"]
+    with demo.engine.begin() as connection:
+        connection.execute(t.assignee_counts.insert().values(assignee=number, n=1000))
+    assert _open_for_dispatch(demo)[number] == _open_cases(demo)[number] + 1000
+
+
 def test_a_fold_leaves_the_totals_and_waits_for_no_writer(
     client: TestClient, demo: Platform, clock: DrivenClock
 ) -> None:
@@ -184,6 +253,22 @@ def test_a_fold_leaves_the_totals_and_waits_for_no_writer(
     assert case_counts.fold(demo.engine, above=0) > 0  # the writer's −1/+1 rows
     assert _rows(demo) == len(cells)
     assert _totals(demo) == _expected(demo)
+
+    people = _open_cases(demo)
+    with demo.engine.begin() as connection:  # −1/+1 rows for the open cases per person
+        connection.execute(
+            t.cases.update().where(t.cases.c.assignee.is_not(None)).values(assignee="P-1")
+        )
+        connection.execute(
+            t.cases.update().where(t.cases.c.assignee == "P-1").values(assignee=min(people))
+        )
+    assert case_counts.fold(demo.engine, assignees_above=10**6) == 0  # neither above
+    folded = case_counts.fold(demo.engine, assignees_above=0)
+    assert folded > len(people)
+    with demo.engine.connect() as connection:
+        kept = connection.execute(sa.select(t.assignee_counts.c.assignee)).scalars().all()
+    assert sorted(kept) == sorted(_open_cases(demo))
+    assert _open_for_dispatch(demo, "P-1") == _open_cases(demo)
 
 
 def test_after_a_large_fold_the_counts_take_a_page(
@@ -220,6 +305,30 @@ def test_the_counts_triggers_are_in_place(client: TestClient, demo: Platform) ->
             ).scalars()
         )
     assert triggers >= {f"case_counts_{kind}" for kind in ("added", "removed", "moved", "cleared")}
+
+
+def test_the_assignee_counts_migration_counts_the_stored_cases_and_goes_back(
+    scratch: Engine, clock: DrivenClock, tmp_path: Path
+) -> None:
+    platform = _demo_on(scratch, clock, tmp_path)
+    for _ in range(3):
+        new_case(platform, "YPG1-001")
+    with scratch.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "20261127_1330")
+    assert "assignee_counts" not in sa.inspect(scratch).get_table_names()
+    with scratch.begin() as connection:  # the triggers as they were: an assignee uncounted
+        before = connection.execute(sa.select(sa.func.count()).select_from(t.case_counts))
+        rows = before.scalar_one()
+        connection.execute(t.cases.update().values(assignee="P-1"))
+        after = connection.execute(sa.select(sa.func.count()).select_from(t.case_counts))
+        assert after.scalar_one() == rows
+
+    upgrade(scratch)
+    counted = _open_cases(platform)
+    assert counted == {"P-1": 3}
+    assert _open_for_dispatch(platform) == counted
 
 
 def test_totals_on_counted_columns_come_from_the_counts(client: TestClient, demo: Platform) -> None:
@@ -300,8 +409,10 @@ def test_a_restore_counts_the_cases_it_inserts(
     restored = Platform(demo.settings, clock=clock, engine_override=scratch)
     restore_backup(scratch, archive, None)
     assert _totals(restored) == _totals(demo) == _expected(demo)
+    assert _open_for_dispatch(restored) == _open_cases(restored) == _open_cases(demo)
     restore_backup(scratch, archive, None, force=True)  # emptied first (TRUNCATE), again
     assert _totals(restored) == _expected(demo)
+    assert _open_for_dispatch(restored) == _open_cases(demo)
 
 
 def test_the_list_state_migration_fills_in_the_stored_cases_and_goes_back(

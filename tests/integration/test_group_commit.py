@@ -173,7 +173,12 @@ def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_the
     assert len(nearby_queries) == (1 if demo.engine.dialect.name == "postgresql" else 5)
     # and everyone they may go to is counted once, ahead of them
     assert sum(r.case.status is CaseStatus.DISPATCHED for r in taken) >= 3
-    assert len([s for s in sent if "GROUP BY cases.assignee" in s]) == 1
+    counting = (
+        "GROUP BY assignee_counts.assignee"
+        if demo.engine.dialect.name == "postgresql"
+        else "GROUP BY cases.assignee"
+    )
+    assert len([s for s in sent if counting in s]) == 1
 
 
 def test_a_batch_with_one_refused_report_writes_nothing(demo: Platform) -> None:

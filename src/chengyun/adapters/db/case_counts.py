@@ -1,7 +1,10 @@
 """Case counts (案件计数) for the case list's ``total`` without counting every case: on
 PostgreSQL, triggers on ``cases`` add +1/−1 rows to ``case_counts`` by status, light,
 urgency and ``unassigned`` (migration 20261127_1320); here they are summed, and folded
-into one row per combination so that the sum stays short. SQLite keeps no counts."""
+into one row per combination so that the sum stays short. The same triggers keep the open
+cases per person in ``assignee_counts`` (在办案件数, migration 20261127_1340), which
+dispatch reads (``open_by_assignee``) and which are folded the same way. SQLite keeps no
+counts."""
 
 from __future__ import annotations
 
@@ -18,18 +21,45 @@ from chengyun.domain.cases import OPEN_STATUSES
 #: Fold when there are more rows than this: about one per combination is the least there
 #: can be (13 statuses × 3 lights × 2 urgencies × 2); an idle platform is not rewritten.
 FOLD_ABOVE = 200
+#: Fold ``assignee_counts`` when it has more rows than this: one per person with open
+#: cases is the least, and a sub-district has a few hundred people on its roster.
+FOLD_ASSIGNEES_ABOVE = 1000
 #: After folding more rows than this (a bulk load, a restore, a worker that was down), fold
 #: once more so that the table shrinks back to a page or two.
 COMPACT_ABOVE = 5000
 
 _c = t.case_counts.c
 
-_FOLD = sa.text(
-    "WITH gone AS (DELETE FROM case_counts RETURNING status, light, urgency, unassigned, n) "
-    "INSERT INTO case_counts (status, light, urgency, unassigned, n) "
-    "SELECT status, light, urgency, unassigned, sum(n) FROM gone "
-    "GROUP BY status, light, urgency, unassigned HAVING sum(n) <> 0"
+
+def _folding(table: sa.Table) -> sa.TextClause:
+    """The statement replacing ``table``'s rows by their sums, one per combination of its
+    other columns (none where they cancel out)."""
+    keys = ", ".join(c.name for c in table.c if c.name not in ("id", "n"))
+    return sa.text(
+        f"WITH gone AS (DELETE FROM {table.name} RETURNING {keys}, n) "
+        f"INSERT INTO {table.name} ({keys}, n) "
+        f"SELECT {keys}, sum(n) FROM gone GROUP BY {keys} HAVING sum(n) <> 0"
+    )
+
+
+_FOLDS = {
+    t.case_counts.name: _folding(t.case_counts),
+    t.assignee_counts.name: _folding(t.assignee_counts),
+}
+_a = t.assignee_counts.c
+_OPEN_BY_ASSIGNEE = (
+    sa.select(_a.assignee, sa.func.sum(_a.n))
+    .where(_a.assignee == sa.any_(sa.bindparam("numbers", type_=postgresql.ARRAY(sa.String))))
+    .group_by(_a.assignee)
+    .having(sa.func.sum(_a.n) != 0)
 )
+
+
+def open_by_assignee(connection: Connection, numbers: list[str]) -> dict[str, int]:
+    """The open cases of each of ``numbers`` (people with none left out), from the counts
+    (PostgreSQL: see ``kept``)."""
+    rows = connection.execute(_OPEN_BY_ASSIGNEE, {"numbers": numbers})
+    return {str(a): int(n) for a, n in rows}
 
 
 def kept(connection: Connection) -> bool:
@@ -65,40 +95,48 @@ def _summing(names: tuple[str, ...]) -> sa.Select[Any]:
     return sa.select(sa.func.coalesce(sa.func.sum(_c.n), 0)).where(*conditions)
 
 
-def fold(engine: Engine, above: int = FOLD_ABOVE, compact_above: int = COMPACT_ABOVE) -> int:
-    """Fold the +1/−1 rows into one row per combination (none where they cancel out) when
-    there are more than ``above``, and vacuum the table; the number of rows folded. Safe
+def fold(
+    engine: Engine,
+    above: int = FOLD_ABOVE,
+    compact_above: int = COMPACT_ABOVE,
+    assignees_above: int = FOLD_ASSIGNEES_ABOVE,
+) -> int:
+    """Fold the +1/−1 rows of ``case_counts`` (when it has more than ``above``) and of
+    ``assignee_counts`` (more than ``assignees_above``) into one row per combination (none
+    where they cancel out), and vacuum what was folded; the number of rows folded. Safe
     beside writers (they only add rows, which a fold never waits for) and beside another
     fold (rows one fold deleted, the other skips)."""
     if engine.dialect.name != "postgresql":
         return 0
-    folded = _fold(engine, above)
-    if folded:
-        # the deleted rows stay in the table's pages, and every sum reads past them, until
-        # a vacuum: autovacuum may take a minute to come, this one takes a millisecond
-        _vacuum(engine)
-        if folded > compact_above:
-            # the fold wrote its rows at the table's end (the space it freed was not known
-            # yet); written again now they go to its start, and the vacuum cuts off the rest
-            _fold(engine, 0)
-            _vacuum(engine)
+    folded = 0
+    for table, threshold in ((t.case_counts, above), (t.assignee_counts, assignees_above)):
+        rows = _fold(engine, table, threshold)
+        if rows:
+            # the deleted rows stay in the table's pages, and every sum reads past them,
+            # until a vacuum: autovacuum may take a minute to come, this one a millisecond
+            _vacuum(engine, table)
+            if rows > compact_above:
+                # the fold wrote its rows at the table's end (the space it freed was not
+                # known yet); written again now they go to its start, and the vacuum cuts
+                # off the rest
+                _fold(engine, table, 0)
+                _vacuum(engine, table)
+        folded += rows
     return folded
 
 
-def _fold(engine: Engine, above: int) -> int:
+def _fold(engine: Engine, table: sa.Table, above: int) -> int:
     with engine.begin() as connection:
-        rows = int(
-            connection.execute(sa.select(sa.func.count()).select_from(t.case_counts)).scalar_one()
-        )
+        rows = int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
         if rows <= above:
             return 0
-        connection.execute(_FOLD)
+        connection.execute(_FOLDS[table.name])
     return rows
 
 
-def _vacuum(engine: Engine) -> None:
+def _vacuum(engine: Engine, table: sa.Table) -> None:
     # with its index cleaned even for a few dead rows (left to itself, vacuum skips that
     # and keeps their line pointers, which stops it cutting off the empty end)
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) case_counts")
+        connection.exec_driver_sql(f"VACUUM (INDEX_CLEANUP ON) {table.name}")

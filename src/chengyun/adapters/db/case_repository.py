@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import case_counts, case_measures
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.copy_rows import copy_rows
 from chengyun.adapters.db.read_cache import ReadCache, bump, carried, carrying, counters
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
@@ -272,7 +273,6 @@ def _update_case(columns: tuple[str, ...]) -> sa.Update:
 #: ``.values(**row)`` coerced and cache-keyed every one of the ~55 values on each report).
 _INSERT_CASE = t.cases.insert().returning(t.cases.c.id)
 #: A case whose row a batch held back, all its columns given (its id taken ahead).
-_INSERT_HELD_CASE = t.cases.insert()
 #: The ids of ``n`` cases taken ahead from the cases' sequence (PostgreSQL).
 _NEXT_IDS = sa.text(
     "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)"
@@ -661,8 +661,8 @@ class SqlCaseRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
-        #: Rows held back until ``flush``: (statement, rows) by table.
-        self._held_back: dict[str, tuple[Any, list[dict[str, Any]]]] | None = None
+        #: Rows held back until ``flush``: (table, rows) by table name.
+        self._held_back: dict[str, tuple[sa.Table, list[dict[str, Any]]]] | None = None
         #: While rows are held back: open cases per person as first read, plus the new.
         self._open_counts: dict[str, int] = {}
         #: While rows are held back: the open cases near the batch's reports, asked ahead
@@ -675,17 +675,17 @@ class SqlCaseRepository:
         self._reserve = 1
 
     def hold_back(self, cases: int = 1) -> None:
-        held: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+        held: dict[str, tuple[sa.Table, list[dict[str, Any]]]] = {}
         if self.dialect == "postgresql":
             # the cases themselves too, with ids taken ahead from their sequence (in the
             # order written: the cases before what refers to them)
-            held["cases"] = (_INSERT_HELD_CASE, [])
-            held["case_photos"] = (_INSERT_PHOTO, [])
+            held["cases"] = (t.cases, [])
+            held["case_photos"] = (t.case_photos, [])
             self._ids = []
             self._reserve = max(cases, 1)
-        held["case_events"] = (t.case_events.insert(), [])
-        held["case_measures"] = (case_measures.INSERT, [])
-        held["idempotency_keys"] = (t.idempotency_keys.insert(), [])
+        held["case_events"] = (t.case_events, [])
+        held["case_measures"] = (t.case_measures, [])
+        held["idempotency_keys"] = (t.idempotency_keys, [])
         self._held_back = held
         self._open_counts = {}
         self._expected = None
@@ -700,16 +700,20 @@ class SqlCaseRepository:
 
     def _write_held(self) -> None:
         """Write the rows held back so far, each table's in one statement (and go on
-        holding back)."""
-        for table, (statement, rows) in (self._held_back or {}).items():
+        holding back): a COPY on PostgreSQL (``copy_rows``), an INSERT of many rows on
+        SQLite."""
+        for name, (table, rows) in (self._held_back or {}).items():
             if not rows:
                 continue
             written = list(rows)
             rows.clear()
             try:
-                self.connection.execute(statement, written)
+                if self.dialect == "postgresql":
+                    copy_rows(self.connection, table, written)
+                else:
+                    self.connection.execute(table.insert(), written)
             except sa.exc.IntegrityError as exc:
-                if table == "idempotency_keys":  # one of the keys was stored meanwhile
+                if name == "idempotency_keys":  # one of the keys was stored meanwhile
                     raise DuplicateKey(str(written[0]["key"])) from exc
                 raise
 
@@ -863,6 +867,8 @@ class SqlCaseRepository:
     def _count_open(self, wanted: list[str]) -> dict[str, int]:
         if not wanted:
             return {}
+        if case_counts.kept(self.connection):  # kept by the triggers, not counted
+            return case_counts.open_by_assignee(self.connection, wanted)
         rows = self.connection.execute(_OPEN_COUNTS, {"numbers": wanted})
         return {a: int(n) for a, n in rows}
 

@@ -202,6 +202,19 @@ case_counts = sa.Table(
     info={"derived": True},
 )
 
+#: Open cases per person (在办案件数), for dispatch's "whoever has the fewest": kept like
+#: ``case_counts`` by the same triggers (migration 20261127_1340), +1 for a case that
+#: becomes open with an assignee, −1 for one that stops being open or leaves them; the
+#: worker folds the rows. Empty on SQLite, where the open cases are counted.
+assignee_counts = sa.Table(
+    "assignee_counts",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("assignee", sa.String(32), nullable=False, index=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    info={"derived": True},
+)
+
 case_events = sa.Table(
     "case_events",
     metadata,
