@@ -19,7 +19,7 @@ from tests.integration.test_clocks_and_escalation import new_case
 
 #: What COPY's text format must escape (tab, newline, backslash, a literal ``\N``), and
 #: more than the basic plane.
-TRICKY = 'tab\there, new\nline, back\\slash, \\N, \r, 引号"\' 😀'
+TRICKY = "tab\there, new\nline, back\\slash, \\N, \r, 引号\"' 😀"
 
 
 @pytest.fixture
