@@ -437,3 +437,37 @@ def test_the_list_state_migration_fills_in_the_stored_cases_and_goes_back(
         after = uow.cases.summaries(CaseFilter(), 50, 0)[1]
         records = uow.cases.search(CaseFilter(), 50, 0)[1]
     assert after == before == [CaseSummary.of(r) for r in records]
+
+
+def test_the_nearby_index_migration_extends_the_subclass_index_and_goes_back(
+    blank: Engine, clock: DrivenClock, tmp_path: Path
+) -> None:
+    """On both databases: the earlier open cases near a report are looked up by subclass,
+    status and latitude (migration 20261127_1350), in place of subclass and status."""
+    platform = _demo_on(blank, clock, tmp_path)
+    case_id = new_case(platform, "YPG1-001")
+
+    def near() -> list[int]:
+        with platform.uow() as uow:
+            found = uow.cases.nearby_open(
+                "E0102", CENTRE[0], CENTRE[1], 50.0, clock.now() - timedelta(hours=1)
+            )
+        return [n.id for n in found]
+
+    def columns() -> dict[str, list[str]]:
+        return {
+            str(i["name"]): [str(c) for c in i["column_names"]]
+            for i in sa.inspect(blank).get_indexes("cases")
+            if str(i["name"]).startswith("ix_cases_subclass")
+        }
+
+    assert columns() == {"ix_cases_subclass_status_lat": ["subclass", "status", "lat"]}
+    assert near() == [case_id]
+    with blank.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "20261127_1340")
+    assert columns() == {"ix_cases_subclass_status": ["subclass", "status"]}
+    upgrade(blank)
+    assert columns() == {"ix_cases_subclass_status_lat": ["subclass", "status", "lat"]}
+    assert near() == [case_id]

@@ -180,7 +180,8 @@ sa.Index("ix_cases_assignee_status", cases.c.assignee, cases.c.status)
 # the case list's order (nearest deadline first, the newest of equal deadlines first) and
 # the sweep's "what is due": one index walked from its start serves both
 sa.Index("ix_cases_due_order", cases.c.next_due_at, cases.c.id.desc())
-sa.Index("ix_cases_subclass_status", cases.c.subclass, cases.c.status)
+# earlier open cases near a report (duplicates): its subclass, then a latitude band
+sa.Index("ix_cases_subclass_status_lat", cases.c.subclass, cases.c.status, cases.c.lat)
 sa.Index("ix_cases_reported_at", cases.c.reported_at)
 
 #: Case counts (案件计数) by status, light, urgency and ``unassigned``, for the case list's
