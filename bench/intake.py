@@ -13,7 +13,12 @@ is a *duplicate*. The server's resident memory is read from /proc before it stop
 
 A repeat is: 2 workers; the baseline, PostgreSQL's own single-row insert transactions
 per second with as many clients (psycopg, one transaction per insert, ``BASELINE_S``);
-1 worker. Each run also reports the CPU time per case used by the server, PostgreSQL's
+1 worker; 2 workers on a database already holding ``OPEN_CASES`` open cases reported over
+the last three days across every subclass, the demo's units and people
+(``_with_open_cases``): what every report looks up — the earlier open cases near it, its
+candidates' open cases — is then looked up among them, and video alerts merge into them
+(a reference figure: a district's bad day, far denser than a sub-district's week). Each
+run also reports the CPU time per case used by the server, PostgreSQL's
 backends and the load generator, and the CPU the rest of the machine used meanwhile.
 
 Targets (the performance issue's, on this 2-core machine with the load generator on it):
@@ -48,7 +53,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,6 +89,12 @@ SUBCLASSES = (
 CHANNELS = {"patrol": 40, "video_ai": 20, "hotline": 15, "citizen_qr": 15, "inspection": 10}
 JITTER_M = 200.0
 WARM_UP_S = 3.0
+#: Open cases already stored in the run at scale.
+OPEN_CASES = 100_000
+#: Columns the copies made by ``_with_open_cases`` give their own values (or none).
+_SEED_OWN = frozenset(
+    {"id", "number", "status", "subclass", "lng", "lat", "assignee", "reported_at"}
+)
 BASELINE_S = 10.0
 
 
@@ -571,22 +582,128 @@ def measure(
 
 
 def intake_once(
-    workers: int, seconds: float, concurrency: int, seed: int, log: IO[bytes]
+    workers: int,
+    seconds: float,
+    concurrency: int,
+    seed: int,
+    log: IO[bytes],
+    *,
+    open_cases: bool = False,
 ) -> LoadRun:
+    """One run on a fresh database; with ``open_cases``, one already holding
+    ``OPEN_CASES`` open cases (``_with_open_cases``)."""
     rng = random.Random(seed)
-    with fresh_database() as database, serving(database, workers, log) as (base, pid):
-        work = workload(base, database, rng)
-        before, _ = _stored(database)
-        keep_up = load(base, work.headers, _case_poster(work), concurrency)
-        return measure(
-            database,
-            workers,
-            pid,
-            keep_up,
-            seconds,
-            seed,
-            lambda samples: check(database, samples, before),
-        )
+    with fresh_database() as database:
+        if open_cases:
+            _with_open_cases(database, random.Random(seed + 1))
+        with serving(database, workers, log) as (base, pid):
+            work = workload(base, database, rng)
+            before, _ = _stored(database)
+            keep_up = load(base, work.headers, _case_poster(work), concurrency)
+            return measure(
+                database,
+                workers,
+                pid,
+                keep_up,
+                seconds,
+                seed,
+                lambda samples: check(database, samples, before),
+            )
+
+
+def _with_open_cases(database: str, rng: random.Random) -> None:
+    """``OPEN_CASES`` open cases as a busy district holds them: reported over the last
+    three days (the duplicate window), across every subclass, the demo's units and its
+    people. They are copies of one case reported through the service, with its events,
+    each with its own number, subclass, position, assignee and time (intake reads no more
+    of them; their measure profiles are not copied); the counts they add are folded, as
+    the worker would, and the planner's statistics refreshed."""
+    from chengyun.adapters.db import case_counts
+    from chengyun.adapters.taxonomy_file import load_default_taxonomy
+    from chengyun.config import Settings
+    from chengyun.domain.cases import Channel
+    from chengyun.entrypoints.platform import Platform
+    from chengyun.services.cases import ReportCommand, report_case
+
+    start = time.perf_counter()
+    platform = Platform(Settings(database_url=sqlalchemy_url(database), mode="development"))
+    try:
+        units = [shape(u.geometry) for u in platform.territory_index.get().territory.units]
+        positions = _positions(units, 5000, rng)
+        with platform.uow() as uow:
+            people = [p.number for p in uow.forces.roster().people]
+        subclasses = [s.code for s in load_default_taxonomy().subclasses]
+        lng, lat = positions[0]
+        template = report_case(
+            platform.uow(),
+            platform.cases,
+            ReportCommand(
+                channel=Channel.PATROL,
+                subclass=subclasses[0],
+                lng=lng,
+                lat=lat,
+                description="bench open case",
+                reporter=people[0],
+            ),
+        ).record.id
+        now = datetime.now(UTC)
+        spots = [rng.choice(positions) for _ in range(OPEN_CASES)]
+        with psycopg.connect(pg_url(database)) as db:
+            columns = [
+                str(c)
+                for (c,) in db.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND table_name = 'cases' ORDER BY ordinal_position"
+                )
+                if c not in _SEED_OWN
+            ]
+            kept = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            db.execute(
+                sql.SQL(
+                    "INSERT INTO cases (number, status, subclass, lng, lat, assignee, "
+                    "reported_at, {kept}) "
+                    "SELECT 'BENCH' || lpad(r.i::text, 7, '0'), 'dispatched', r.subclass, "
+                    "r.lng, r.lat, r.assignee, r.reported_at, {kept} FROM cases, "
+                    "unnest(%s::text[], %s::float8[], %s::float8[], %s::text[], "
+                    "%s::timestamptz[]) WITH ORDINALITY AS r (subclass, lng, lat, assignee, "
+                    "reported_at, i) WHERE cases.id = %s"
+                ).format(kept=kept),
+                (
+                    [rng.choice(subclasses) for _ in range(OPEN_CASES)],
+                    [x for x, _ in spots],
+                    [y for _, y in spots],
+                    [rng.choice(people) for _ in range(OPEN_CASES)],
+                    [now - timedelta(minutes=rng.uniform(5, 72 * 60)) for _ in range(OPEN_CASES)],
+                    template,
+                ),
+            )
+            events = [
+                str(c)
+                for (c,) in db.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND table_name = 'case_events' ORDER BY ordinal_position"
+                )
+                if c not in ("id", "case_id")
+            ]
+            db.execute(
+                sql.SQL(
+                    "INSERT INTO case_events (case_id, {events}) SELECT c.id, {from_e} "
+                    "FROM cases AS c JOIN case_events AS e ON e.case_id = %s "
+                    "WHERE c.number LIKE 'BENCH%%'"
+                ).format(
+                    events=sql.SQL(", ").join(map(sql.Identifier, events)),
+                    from_e=sql.SQL(", ").join(sql.Identifier("e", c) for c in events),
+                ),
+                (template,),
+            )
+            db.commit()
+            db.autocommit = True
+            db.execute("VACUUM ANALYZE cases")
+            db.execute("VACUUM ANALYZE case_events")
+        case_counts.fold(platform.engine)
+    finally:
+        platform.engine.dispose()
+    print(f"  {OPEN_CASES:,} open cases made in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 # --- baseline: PostgreSQL's own single-row insert transactions ---------------------------------
@@ -660,6 +777,7 @@ def server_log() -> Iterator[IO[bytes]]:
 def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[Figure]:
     two: list[LoadRun] = []
     one: list[LoadRun] = []
+    scale: list[LoadRun] = []
     baseline: list[float] = []
     with server_log() as log:
         for i in range(repeats):
@@ -673,10 +791,13 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             )
             one.append(intake_once(1, seconds, concurrency, 10 * i + 5, log))
             print(describe(one[-1]), flush=True)
+            scale.append(intake_once(2, seconds, concurrency, 10 * i + 7, log, open_cases=True))
+            print(describe(scale[-1]) + f" ({OPEN_CASES:,} open cases before)", flush=True)
     rates = [r.rate for r in two]
     ratio = [r.rate / b for r, b in zip(two, baseline, strict=True)]
     print(f"  intake/baseline: median {statistics.median(ratio):.2f}", flush=True)
-    api_rss = [max(mb for mb in r.rss_mb.values()) for r in two + one]
+    everything = two + one + scale
+    api_rss = [max(mb for mb in r.rss_mb.values()) for r in everything]
     label = f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s"
     reference = "— (reference)"
     return [
@@ -697,23 +818,23 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
         Figure(
             f"{label}: errors (non-201 or no answer)",
             "",
-            [float(r.errors) for r in two + one],
+            [float(r.errors) for r in everything],
             "0",
-            all(r.errors == 0 for r in two + one),
+            all(r.errors == 0 for r in everything),
         ),
         Figure(
             f"{label}: lost (acknowledged, not stored)",
             "",
-            [float(r.check.lost) for r in two + one],
+            [float(r.check.lost) for r in everything],
             "0",
-            all(r.check.lost == 0 for r in two + one),
+            all(r.check.lost == 0 for r in everything),
         ),
         Figure(
             f"{label}: duplicates",
             "",
-            [float(r.check.duplicates) for r in two + one],
+            [float(r.check.duplicates) for r in everything],
             "0",
-            all(r.check.duplicates == 0 for r in two + one),
+            all(r.check.duplicates == 0 for r in everything),
         ),
         Figure(
             f"{label}, 2 workers: server CPU per case",
@@ -732,11 +853,40 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
         Figure(
             f"{label}: cores used by other processes meanwhile (of {os.cpu_count()})",
             "",
-            [r.others_cores for r in two + one],
+            [r.others_cores for r in everything],
             reference,
             True,
         ),
         Figure(f"{label}, 1 worker", "cases/s", [r.rate for r in one], reference, True),
+        Figure(
+            f"{label}, 2 workers, {OPEN_CASES:,} open cases stored before",
+            "cases/s",
+            [r.rate for r in scale],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{label}, 2 workers, {OPEN_CASES:,} open cases stored before: p99 latency",
+            "ms",
+            [r.p99_ms for r in scale],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{label}, 2 workers, {OPEN_CASES:,} open cases stored before: server CPU per case",
+            "ms",
+            [r.cpu_ms["server"] for r in scale],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{label}, 2 workers, {OPEN_CASES:,} open cases stored before: PostgreSQL "
+            "backends' CPU per case",
+            "ms",
+            [r.cpu_ms["postgres"] for r in scale],
+            reference,
+            True,
+        ),
         Figure(
             f"{label}, 1 worker: server CPU per case",
             "ms",
