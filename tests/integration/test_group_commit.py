@@ -283,6 +283,52 @@ def test_concurrent_reports_over_http_all_land_once_on_one_audit_chain(
     assert demo.group_commit.stats.reports == 24
 
 
+def test_concurrent_open311_requests_write_their_records_with_their_batch(
+    demo: Platform,
+) -> None:
+    """Open311 requests taken together write their intake records as the batch writes its
+    rows, one statement for the lot; two sent at once with one Idempotency-Key undo their
+    batch and are then one request (the second answered with the first)."""
+    from tests.integration.test_open311 import count_intakes, fields
+
+    sent: list[str] = []
+    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+
+    async def send_all(keys: list[str]) -> list[httpx2.Response]:
+        app = create_app(platform=demo)
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        "/open311/v2/requests.json",
+                        data=fields(description=f"并发请求 / concurrent {key}"),
+                        headers={"Idempotency-Key": key},
+                    )
+                    for key in keys
+                )
+            )
+
+    sa.event.listen(*listen)
+    try:
+        answers = asyncio.run(send_all([f"app-{i}" for i in range(16)]))
+    finally:
+        sa.event.remove(*listen)
+    assert [a.status_code for a in answers] == [201] * 16, [a.text for a in answers]
+    stats = demo.group_commit.stats
+    assert stats.batches_undone == 0 and stats.transactions < 16  # some taken together
+    # one statement a batch (a COPY on PostgreSQL, which SQLAlchemy does not see): not one
+    # INSERT a request
+    writes = [s for s in sent if s.startswith("INSERT INTO open311_requests")]
+    assert len(writes) <= stats.transactions
+    assert count_intakes(demo.engine) == _count(demo, t.cases) == 16
+
+    twice = asyncio.run(send_all(["twice", "twice"]))
+    assert sorted(a.status_code for a in twice) == [200, 201], [a.text for a in twice]
+    assert twice[0].json() == twice[1].json()  # the same request
+    assert count_intakes(demo.engine) == _count(demo, t.cases) == 17
+
+
 class Boom(BaseException):
     """Something no report should ever raise."""
 

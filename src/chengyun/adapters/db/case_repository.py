@@ -19,6 +19,7 @@ from chengyun.adapters.db import case_counts, case_measures
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.copy_rows import copy_rows
 from chengyun.adapters.db.read_cache import ReadCache, bump, carried, carrying, counters
+from chengyun.adapters.db.tables_open311 import open311_requests
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
 from chengyun.domain.case_facts import facts_of
@@ -686,6 +687,7 @@ class SqlCaseRepository:
         held["case_events"] = (t.case_events, [])
         held["case_measures"] = (t.case_measures, [])
         held["idempotency_keys"] = (t.idempotency_keys, [])
+        held["open311_requests"] = (open311_requests, [])  # SqlOpen311Repository.add_intake
         self._held_back = held
         self._open_counts = {}
         self._expected = None
@@ -727,6 +729,11 @@ class SqlCaseRepository:
                 int(i) for i in self.connection.execute(_NEXT_IDS, {"n": self._reserve}).scalars()
             )
         return self._ids.pop(0)
+
+    def hold_row(self, table: str, row: dict[str, Any]) -> bool:
+        """For another repository of the same transaction: hold ``row`` of ``table`` back
+        with the batch's rows (``True``), or leave it to the caller to write now."""
+        return self._held(table, [row])
 
     def _held(self, table: str, rows: list[dict[str, Any]]) -> bool:
         """Hold ``rows`` back (``True``) or leave them to the caller to write now."""

@@ -5,7 +5,7 @@ transaction)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -16,6 +16,9 @@ from chengyun.adapters.db.read_cache import bump, current
 from chengyun.adapters.db.tables_open311 import open311_applications, open311_requests
 from chengyun.services.open311_records import CASE_KEY_PREFIX, Application, Intake, RequestQuery
 from chengyun.services.records import DuplicateKey
+
+if TYPE_CHECKING:
+    from chengyun.adapters.db.case_repository import SqlCaseRepository
 
 _apps = open311_applications.c
 #: The revision counter a revocation bumps: api_keys remembered per process are checked
@@ -52,8 +55,11 @@ def _intake(row: Any) -> Intake:
 
 
 class SqlOpen311Repository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cases: SqlCaseRepository | None = None) -> None:
         self.connection = connection
+        #: The transaction's cases, whose batch (a group commit) holds back the intake
+        #: records with its own rows.
+        self._cases = cases
 
     # --- applications ---------------------------------------------------------------------
 
@@ -109,6 +115,8 @@ class SqlOpen311Repository:
             "media_url": intake.media_url,
             "created_at": intake.created_at,
         }
+        if self._cases is not None and self._cases.hold_row("open311_requests", row):
+            return  # written with the batch: a key used meanwhile undoes the batch
         try:
             self.connection.execute(_ADD_INTAKE, row)
         except sa_exc.IntegrityError as error:  # a concurrent retry with the same key won

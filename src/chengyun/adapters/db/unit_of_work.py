@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection, Engine
 from chengyun.adapters.db.account_repository import SqlAccountRepository, SqlAuditRepository
 from chengyun.adapters.db.case_changes import LiveCaseRepository
 from chengyun.adapters.db.case_repository import (
-    SqlCaseRepository,
     SqlOutboxRepository,
     SqlTaxonomyRepository,
 )
@@ -52,19 +51,18 @@ class SqlUnitOfWork:
         self.territory = SqlTerritoryRepository(self._connection)
         self.forces = SqlForcesRepository(self._connection, self.cache)
         self.taxonomy = SqlTaxonomyRepository(self._connection, self.cache)
-        self.cases = SqlCaseRepository(self._connection)
+        self.cases = LiveCaseRepository(self._connection)  # live updates: notify on commit
         self.outbox = SqlOutboxRepository(self._connection)
         self.accounts = SqlAccountRepository(self._connection)
         self.audit = SqlAuditRepository(self._connection)
         self.points = SqlPointsRepository(self._connection, self.cache)
         # integrations: each peer adds its repository below, one line each
-        self.open311 = SqlOpen311Repository(self._connection)
+        self.open311 = SqlOpen311Repository(self._connection, self.cases)
         self.district = SqlDistrictRepository(self._connection)
         self.outbox_admin = SqlOutboxAdminRepository(self._connection)
         self.vision = SqlVisionRepository(self._connection)
         self.wecom = SqlWeComRepository(self._connection)
         self.hotline = SqlHotlineRepository(self._connection)
-        self.cases = LiveCaseRepository(self._connection)  # live updates: notify on commit
         self.shops = SqlShopRepository(self._connection)
         return self
 
