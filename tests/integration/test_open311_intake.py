@@ -12,12 +12,15 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.case_repository import TAXONOMY
 from chengyun.adapters.db.open311_repository import APPLICATIONS
 from chengyun.adapters.db.read_cache import changed_here
 from chengyun.adapters.db.tables_open311 import open311_requests
-from chengyun.domain.errors import Forbidden
+from chengyun.domain.errors import Forbidden, InvalidInput, NotFound
+from chengyun.domain.taxonomy import Taxonomy
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
+from chengyun.services.taxonomy import replace_taxonomy
 from tests.factories import CENTRE
 
 KEY = "demo-open311-key"
@@ -154,3 +157,64 @@ def test_a_key_revoked_in_this_process_is_refused_at_once(demo: Platform) -> Non
     for missing in (None, "  "):
         with pytest.raises(Forbidden, match="api_key"):
             cache.application(demo.uow(), demo.clock, missing)
+
+
+def _taxonomy_revision(platform: Platform) -> int:
+    with platform.uow() as uow:
+        return uow.taxonomy.revision()
+
+
+def _submit(
+    demo: Platform, raw: str, cache: open311.ServiceCache, code: str = "E0102"
+) -> open311.Submitted:
+    submission = open311.Submission(
+        api_key=raw,
+        service_code=code,
+        lat=str(CENTRE[1]),
+        long=str(CENTRE[0]),
+        description="目录缓存 / the services cached",
+    )
+    return open311.submit_request(demo.uow(), demo.cases, submission, services=cache)
+
+
+def test_the_services_are_read_once_and_another_process_changing_them_is_seen_within_a_second(
+    demo: Platform,
+) -> None:
+    raw, _ = open311.register_application(demo.uow(), demo.clock, "目录缓存")
+    ticks = Ticks()
+    elsewhere = 0  # changes this "process" made itself: none, the change is another's
+    cache = open311.ServiceCache(
+        lambda: _taxonomy_revision(demo), lambda: elsewhere, monotonic=ticks
+    )
+    first = cache.taxonomy(demo.uow(), demo.cases)
+    assert first.get("E0102") is not None
+    seen: list[str] = []
+    sa.event.listen(demo.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
+    ticks.now += 0.5
+    assert cache.taxonomy(demo.uow(), demo.cases) is first
+    assert seen == []  # no statement at all: served from the cache
+    assert _submit(demo, raw, cache, "E0504").service_request_id
+
+    # another process takes E0102 (no case uses it) out of the taxonomy
+    smaller = Taxonomy(tuple(s for s in first if s.code != "E0102"))
+    replace_taxonomy(demo.uow(), smaller, default=demo.cases.default_taxonomy)
+    ticks.now += 0.4  # within the period: the first check passes, the case's refuses
+    assert cache.taxonomy(demo.uow(), demo.cases) is first
+    with pytest.raises(InvalidInput, match="subclass"):
+        _submit(demo, raw, cache)
+    ticks.now += 0.6  # the counter read again: refused at the first check
+    with pytest.raises(NotFound, match="E0102"):
+        _submit(demo, raw, cache)
+
+
+def test_the_services_changed_in_this_process_are_seen_at_once(demo: Platform) -> None:
+    raw, _ = open311.register_application(demo.uow(), demo.clock, "本进程改目录")
+    cache = open311.ServiceCache(
+        lambda: _taxonomy_revision(demo), lambda: changed_here(TAXONOMY), monotonic=Ticks()
+    )
+    first = cache.taxonomy(demo.uow(), demo.cases)
+    smaller = Taxonomy(tuple(s for s in first if s.code != "E0102"))
+    replace_taxonomy(demo.uow(), smaller, default=demo.cases.default_taxonomy)
+    # the same tick: the counter is not read again, yet this process's change is seen
+    with pytest.raises(NotFound, match="E0102"):
+        _submit(demo, raw, cache)

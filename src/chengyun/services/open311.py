@@ -229,6 +229,42 @@ class ApplicationCache:
         return found
 
 
+class ServiceCache:
+    """The taxonomy a request's ``service_code`` is checked against, remembered in this
+    process (服务目录缓存) so that a request does not open a reader of its own for it.
+
+    Used for at most ``keep_seconds`` and only while the taxonomy's revision counter,
+    which every change of the taxonomy bumps, is unchanged: this process's own changes
+    drop it at once (``changed_here``); another process's are seen when the counter is
+    read again, at most ``check_seconds`` later. Within that second a code just removed
+    still passes this first check; the case's own transaction checks the taxonomy in
+    force again, and refuses it there (400 instead of 404)."""
+
+    _KEY = "taxonomy"
+
+    def __init__(
+        self,
+        revision: Callable[[], int],
+        changed_here: Callable[[], int],
+        check_seconds: float = 1.0,
+        keep_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache: RevisionCache[Taxonomy] = RevisionCache(
+            revision, changed_here, check_seconds, keep_seconds, monotonic, 1
+        )
+
+    def taxonomy(self, uow: UnitOfWork, env: CaseEnvironment) -> Taxonomy:
+        """``taxonomy_in_force``, from the cache when it still holds."""
+        known, stamp = self._cache.lookup(self._KEY)
+        if known is not None:
+            return known
+        with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
+            found = taxonomy_in_force(reader, env)  # forget its prepared statements)
+        self._cache.put(self._KEY, found, stamp)
+        return found
+
+
 # --- services --------------------------------------------------------------------------------
 
 
@@ -497,13 +533,15 @@ def submit_request(
     audit: AuditEntry | None = None,
     applications: ApplicationCache | None = None,
     take: Callable[[Report], Reported] | None = None,
+    services: ServiceCache | None = None,
 ) -> Submitted:
     """POST requests: check the api_key, the service, the position and the attributes,
     then report the case on the application's channel — the request's record, the
     citizen's and ``audit``'s written in the case's own transaction. Sent again with the
     same api_key and ``Idempotency-Key`` it answers with the same request (``created``
     false). ``applications`` remembers api_keys (else each is read); ``take`` writes the
-    report (the process's group commit; else ``report_case`` on ``uow``)."""
+    report (the process's group commit; else ``report_case`` on ``uow``); ``services``
+    remembers the taxonomy the service code is checked against (else it is read)."""
     code = _text(submission.service_code).upper()
     if not code:
         raise _invalid(
@@ -516,8 +554,11 @@ def submit_request(
         application = applications.application(uow, env.clock, submission.api_key)
     else:
         application = resolve_api_key(uow, env.clock, submission.api_key)
-    with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
-        rule = taxonomy_in_force(reader, env).get(code)  # forget its prepared statements)
+    if services is not None:
+        rule = services.taxonomy(uow, env).get(code)
+    else:
+        with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
+            rule = taxonomy_in_force(reader, env).get(code)  # forget its prepared statements)
     if rule is None:
         raise _unknown_service(code)
     attributes = _attributes(rule, submission.attributes)

@@ -69,6 +69,10 @@ class TaxonomyRepository(Protocol):
         """Serialise edits of the taxonomy until the transaction ends."""
         ...
 
+    def revision(self) -> int:
+        """The taxonomy's revision counter, which every change bumps."""
+        ...
+
 
 class CaseRepository(Protocol):
     def next_sequence(self, prefix: str, count: int = 1) -> int:

@@ -18,7 +18,14 @@ from sqlalchemy.engine import Connection
 from chengyun.adapters.db import case_counts, case_measures
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.copy_rows import copy_rows
-from chengyun.adapters.db.read_cache import ReadCache, bump, carried, carrying, counters
+from chengyun.adapters.db.read_cache import (
+    ReadCache,
+    bump,
+    carried,
+    carrying,
+    counters,
+    current,
+)
 from chengyun.adapters.db.tables_open311 import open311_requests
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
@@ -49,6 +56,8 @@ from chengyun.services.records import (
 )
 
 OPEN = [s.value for s in OPEN_STATUSES]
+#: The taxonomy's revision counter (``read_cache``).
+TAXONOMY = "taxonomy"
 E = TypeVar("E", bound=Enum)
 
 
@@ -1118,12 +1127,15 @@ class SqlTaxonomyRepository:
 
     def _changed(self) -> None:
         self.written = True
-        bump(self.connection, "taxonomy")
+        bump(self.connection, TAXONOMY)
+
+    def revision(self) -> int:
+        return current(self.connection, TAXONOMY)
 
     def get(self) -> Taxonomy | None:
         if self.cache is None or self.written:  # never cache what this transaction changed
             return self._load()
-        return self.cache.get(self.connection, "taxonomy", self._load)
+        return self.cache.get(self.connection, TAXONOMY, self._load)
 
     def _load(self) -> Taxonomy | None:
         rows = (

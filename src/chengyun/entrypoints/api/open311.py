@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from chengyun.adapters import open311_format as fmt
+from chengyun.adapters.db.case_repository import TAXONOMY
 from chengyun.adapters.db.open311_repository import APPLICATIONS
 from chengyun.adapters.db.read_cache import changed_here
 from chengyun.domain.access import Permission, Principal
@@ -258,6 +259,22 @@ def _applications(request: Request, platform: Platform) -> open311.ApplicationCa
     return cache
 
 
+def _services(request: Request, platform: Platform) -> open311.ServiceCache:
+    """The app's cache of the taxonomy service codes are checked against (made on first
+    use)."""
+    state = request.app.state
+    cache: open311.ServiceCache | None = getattr(state, "open311_services", None)
+    if cache is None:
+
+        def revision() -> int:
+            with platform.uow(reading=True) as uow:
+                return uow.taxonomy.revision()
+
+        cache = open311.ServiceCache(revision, lambda: changed_here(TAXONOMY))
+        state.open311_services = cache
+    return cache
+
+
 def _bad(name: str, message: str, hint: str) -> InvalidInput:
     return InvalidInput(message, [Problem((name,), hint, "invalid")])
 
@@ -402,6 +419,7 @@ async def create_request(
         entry_for(request.scope, 201),
         _applications(request, platform),
         platform.group_commit.report,
+        _services(request, platform),
     )
     if submitted.created:
         written_with_change(request)
