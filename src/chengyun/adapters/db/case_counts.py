@@ -21,8 +21,8 @@ from chengyun.domain.cases import OPEN_STATUSES
 #: Fold when there are more rows than this: about one per combination is the least there
 #: can be (13 statuses × 3 lights × 2 urgencies × 2); an idle platform is not rewritten.
 FOLD_ABOVE = 200
-#: Fold ``assignee_counts`` when it has more rows than this: one per person with open
-#: cases is the least, and a sub-district has a few hundred people on its roster.
+#: Fold ``assignee_counts`` when it has more rows than this beyond one per person in it
+#: (the least there can be): a roster of thousands is not rewritten on every pass.
 FOLD_ASSIGNEES_ABOVE = 1000
 #: After folding more rows than this (a bulk load, a restore, a worker that was down), fold
 #: once more so that the table shrinks back to a page or two.
@@ -102,8 +102,9 @@ def fold(
     assignees_above: int = FOLD_ASSIGNEES_ABOVE,
 ) -> int:
     """Fold the +1/−1 rows of ``case_counts`` (when it has more than ``above``) and of
-    ``assignee_counts`` (more than ``assignees_above``) into one row per combination (none
-    where they cancel out), and vacuum what was folded; the number of rows folded. Safe
+    ``assignee_counts`` (more than ``assignees_above`` beyond one per person) into one row
+    per combination (none where they cancel out), and vacuum what was folded; the number
+    of rows folded. Safe
     beside writers (they only add rows, which a fold never waits for) and beside another
     fold (rows one fold deleted, the other skips)."""
     if engine.dialect.name != "postgresql":
@@ -128,7 +129,12 @@ def fold(
 def _fold(engine: Engine, table: sa.Table, above: int) -> int:
     with engine.begin() as connection:
         rows = int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-        if rows <= above:
+        if table is t.assignee_counts and rows > above:
+            people = sa.select(sa.func.count(_a.assignee.distinct()))
+            rows_beyond = rows - int(connection.execute(people).scalar_one())
+        else:
+            rows_beyond = rows
+        if rows_beyond <= above:
             return 0
         connection.execute(_FOLDS[table.name])
     return rows

@@ -23,24 +23,32 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 _Processor = Callable[[Any], Any] | None
-_PLANS: dict[tuple[str, tuple[str, ...]], tuple[sql.Composed, list[_Processor]]] = {}
+_PLANS: dict[tuple[str, tuple[str, ...]], tuple[bytes, list[_Processor]]] = {}
 
 
 def _plan(
-    table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
-) -> tuple[sql.Composed, list[_Processor]]:
-    """The COPY statement and the columns' bind processors, built once per column set."""
+    table: sa.Table, names: tuple[str, ...], connection: Connection
+) -> tuple[bytes, list[_Processor]]:
+    """The COPY statement (as sent: composing it costs more than a row) and the columns'
+    bind processors, built once per column set."""
     key = (table.name, names)
     plan = _PLANS.get(key)
     if plan is None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
         )
+        dialect = connection.dialect
         processors: list[_Processor] = [
             table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         ]
-        plan = _PLANS[key] = (statement, processors)
+        plan = _PLANS[key] = (statement.as_bytes(_driver(connection)), processors)
     return plan
+
+
+def _driver(connection: Connection) -> psycopg.Connection[Any]:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def copy_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -52,13 +60,11 @@ def copy_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[st
     unknown = set(rows[0]) - set(names)
     if unknown:
         raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
-    statement, processors = _plan(table, names, connection.dialect)
+    statement, processors = _plan(table, names, connection)
     converters = list(zip(names, processors, strict=True))
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
     try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([row[n] if p is None else p(row[n]) for n, p in converters])
     except psycopg.IntegrityError as error:
-        raise sa.exc.IntegrityError(statement.as_string(driver), None, error) from error
+        raise sa.exc.IntegrityError(statement.decode(), None, error) from error
