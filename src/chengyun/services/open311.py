@@ -259,10 +259,14 @@ class ServiceCache:
         known, stamp = self._cache.lookup(self._KEY)
         if known is not None:
             return known
-        with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
-            found = taxonomy_in_force(reader, env)  # forget its prepared statements)
+        found = _services_in_force(uow, env)
         self._cache.put(self._KEY, found, stamp)
         return found
+
+
+def _services_in_force(uow: UnitOfWork, env: CaseEnvironment) -> Taxonomy:
+    with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg forget
+        return taxonomy_in_force(reader, env)  # its prepared statements)
 
 
 # --- services --------------------------------------------------------------------------------
@@ -554,11 +558,8 @@ def submit_request(
         application = applications.application(uow, env.clock, submission.api_key)
     else:
         application = resolve_api_key(uow, env.clock, submission.api_key)
-    if services is not None:
-        rule = services.taxonomy(uow, env).get(code)
-    else:
-        with uow.reader() as reader:  # no transaction to end (a ROLLBACK makes psycopg
-            rule = taxonomy_in_force(reader, env).get(code)  # forget its prepared statements)
+    taxonomy = services.taxonomy(uow, env) if services else _services_in_force(uow, env)
+    rule = taxonomy.get(code)
     if rule is None:
         raise _unknown_service(code)
     attributes = _attributes(rule, submission.attributes)

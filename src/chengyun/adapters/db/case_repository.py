@@ -282,7 +282,6 @@ def _update_case(columns: tuple[str, ...]) -> sa.Update:
 #: The case INSERT, its columns bound from the row at execution (building it with
 #: ``.values(**row)`` coerced and cache-keyed every one of the ~55 values on each report).
 _INSERT_CASE = t.cases.insert().returning(t.cases.c.id)
-#: A case whose row a batch held back, all its columns given (its id taken ahead).
 #: The ids of ``n`` cases taken ahead from the cases' sequence (PostgreSQL).
 _NEXT_IDS = sa.text(
     "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)"
