@@ -135,6 +135,44 @@ def test_a_video_alert_merging_into_a_case_of_its_batch_is_taken_alone(demo: Pla
     assert numbers == {reported.record.case.number, merged.record.case.number}
 
 
+def test_video_alerts_merging_into_stored_cases_are_set_aside_before_the_batch_is_written(
+    demo: Platform,
+) -> None:
+    place = {"lng": CENTRE[0] + 0.002, "lat": CENTRE[1] - 0.002}
+    stored = report_case(demo.uow(), demo.cases, *_args(_report(50, key="stored", **place)))
+    subclass = stored.record.case.subclass
+    batch = [
+        _report(51),
+        _report(52, channel=Channel.VIDEO_AI, subclass=subclass, **place),
+        _report(53),
+        _report(54, channel=Channel.VIDEO_AI, subclass=subclass, **place),
+        _report(55, channel=Channel.VIDEO_AI),  # nothing near it: taken with the batch
+    ]
+    sent: list[str] = []
+    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    sa.event.listen(*listen)
+    try:
+        with pytest.raises(TakeAlone) as alone:
+            report_cases(demo.uow(), demo.cases, batch)
+    finally:
+        sa.event.remove(*listen)
+    assert alone.value.ahead == (1, 3) and alone.value.index == 1
+    assert not [s for s in sent if s.lstrip().upper().startswith(("INSERT", "UPDATE", "COPY"))]
+    assert _count(demo, t.cases) == 1
+
+    committer = GroupCommit(demo.uow, demo.cases)
+    taken = [f.result(timeout=60) for f in committer.submit_all(batch)]
+    assert all(r.created for r in taken)
+    merged = [taken[1].record.case.merged_into, taken[3].record.case.merged_into]
+    assert merged == [stored.record.id] * 2  # as if reported alone
+    assert taken[4].record.case.merged_into is None
+    # the other three in one transaction, each alert alone; nothing undone or redone
+    assert (committer.stats.batches_undone, committer.stats.transactions) == (0, 3)
+    with demo.engine.connect() as connection:
+        numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
+    assert numbers == {stored.record.case.number, *(r.record.case.number for r in taken)}
+
+
 def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_their_staff(
     demo: Platform,
 ) -> None:

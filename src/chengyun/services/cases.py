@@ -374,6 +374,9 @@ def report_cases(
         batch = _Batch(secrets.token_hex(8))
         uow.cases.hold_back(len(reports))
         _expect_nearby(uow, env, reports)
+        merging = _merging_alerts(uow, env, reports)
+        if merging:  # before anything is written: the others make a batch without them
+            raise TakeAlone(merging[0], merging)
         _expect_dispatch(uow, env, reports, locations)
         taken = []
         for i, (report, location) in enumerate(zip(reports, locations, strict=True)):
@@ -399,6 +402,32 @@ def _expect_nearby(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Repo
         env.policy.duplicate_radius_m,
         min(earliest, now) - env.policy.duplicate_window,
     )
+
+
+def _merging_alerts(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]) -> list[int]:
+    """The video alerts of a batch that will merge into an earlier open case already
+    stored, as ``_take`` will find them (from what ``_expect_nearby`` asked ahead): each
+    must be taken alone. A guess from the report, not its case: one taken alone that then
+    does not merge is written alone all the same; one merging into a case of its own batch
+    is found by ``_take``."""
+    now = env.clock.now()
+    policy = env.policy
+    found = []
+    for i, report in enumerate(reports):
+        command = report.command
+        if command.channel is not Channel.VIDEO_AI or command.lng is None or command.lat is None:
+            continue
+        at = command.observed_at or now
+        nearby = uow.cases.nearby_open(
+            command.subclass,
+            command.lng,
+            command.lat,
+            policy.duplicate_radius_m,
+            at - policy.duplicate_window,
+        )
+        if any(r.reported_at <= at for r in nearby):
+            found.append(i)
+    return found
 
 
 def _expect_dispatch(
@@ -428,11 +457,14 @@ def _expect_dispatch(
 class TakeAlone(Exception):
     """A report a group commit cannot take with others (a video alert merged into an
     earlier case records the alert's number there); it is taken alone instead. Raised by
-    ``report_cases`` with the report's position in the batch (``index``)."""
+    ``report_cases`` with the report's position in the batch (``index``) when found while
+    taking it; when known before anything was written, with every such report's position
+    (``ahead``): the others are then taken as a batch of their own."""
 
-    def __init__(self, index: int = -1) -> None:
+    def __init__(self, index: int = -1, ahead: Sequence[int] = ()) -> None:
         super().__init__(index)
         self.index = index
+        self.ahead = tuple(ahead)
 
 
 @dataclass
