@@ -9,6 +9,7 @@ import asyncio
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import httpx2
 import pytest
@@ -281,6 +282,18 @@ def test_a_batch_never_exceeds_its_size(demo: Platform) -> None:
         GroupCommit(demo.uow, demo.cases, max_batch=0)
 
 
+def _post_all(demo: Platform, path: str, requests: list[dict[str, Any]]) -> list[httpx2.Response]:
+    """POST each of ``requests`` (httpx's keyword arguments) to ``path`` at once, through
+    the app in this process."""
+
+    async def send_all() -> list[httpx2.Response]:
+        transport = httpx2.ASGITransport(app=create_app(platform=demo))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(*(http.post(path, **r) for r in requests))
+
+    return asyncio.run(send_all())
+
+
 def test_concurrent_reports_over_http_all_land_once_on_one_audit_chain(
     demo: Platform, client: object
 ) -> None:
@@ -296,22 +309,14 @@ def test_concurrent_reports_over_http_all_land_once_on_one_audit_chain(
         for i in range(24)
     ]
 
-    async def send_all() -> list[httpx2.Response]:
-        app = create_app(platform=demo)
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
-            return await asyncio.gather(
-                *(
-                    http.post(
-                        "/api/v1/cases",
-                        json=body,
-                        headers={**headers, "Idempotency-Key": f"http-{i}"},
-                    )
-                    for i, body in enumerate(bodies)
-                )
-            )
-
-    answers = asyncio.run(send_all())
+    answers = _post_all(
+        demo,
+        "/api/v1/cases",
+        [
+            {"json": body, "headers": {**headers, "Idempotency-Key": f"http-{i}"}}
+            for i, body in enumerate(bodies)
+        ],
+    )
     assert [a.status_code for a in answers] == [201] * 24, [a.text for a in answers]
     ids = {a.json()["id"] for a in answers}
     assert len(ids) == 24 and _count(demo, t.cases) == 24
@@ -332,24 +337,22 @@ def test_concurrent_open311_requests_write_their_records_with_their_batch(
     sent: list[str] = []
     listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
 
-    async def send_all(keys: list[str]) -> list[httpx2.Response]:
-        app = create_app(platform=demo)
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as http:
-            return await asyncio.gather(
-                *(
-                    http.post(
-                        "/open311/v2/requests.json",
-                        data=fields(description=f"并发请求 / concurrent {key}"),
-                        headers={"Idempotency-Key": key},
-                    )
-                    for key in keys
-                )
-            )
+    def send_all(keys: list[str]) -> list[httpx2.Response]:
+        return _post_all(
+            demo,
+            "/open311/v2/requests.json",
+            [
+                {
+                    "data": fields(description=f"并发请求 / concurrent {key}"),
+                    "headers": {"Idempotency-Key": key},
+                }
+                for key in keys
+            ],
+        )
 
     sa.event.listen(*listen)
     try:
-        answers = asyncio.run(send_all([f"app-{i}" for i in range(16)]))
+        answers = send_all([f"app-{i}" for i in range(16)])
     finally:
         sa.event.remove(*listen)
     assert [a.status_code for a in answers] == [201] * 16, [a.text for a in answers]
@@ -361,7 +364,7 @@ def test_concurrent_open311_requests_write_their_records_with_their_batch(
     assert len(writes) <= stats.transactions
     assert count_intakes(demo.engine) == _count(demo, t.cases) == 16
 
-    twice = asyncio.run(send_all(["twice", "twice"]))
+    twice = send_all(["twice", "twice"])
     assert sorted(a.status_code for a in twice) == [200, 201], [a.text for a in twice]
     assert twice[0].json() == twice[1].json()  # the same request
     assert count_intakes(demo.engine) == _count(demo, t.cases) == 17

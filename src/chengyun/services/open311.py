@@ -229,38 +229,26 @@ class ApplicationCache:
         return found
 
 
-class ServiceCache:
+class ServiceCache(RevisionCache[Taxonomy]):
     """The taxonomy a request's ``service_code`` is checked against, remembered in this
     process (服务目录缓存) so that a request does not open a reader of its own for it.
 
-    Used for at most ``keep_seconds`` and only while the taxonomy's revision counter,
-    which every change of the taxonomy bumps, is unchanged: this process's own changes
-    drop it at once (``changed_here``); another process's are seen when the counter is
-    read again, at most ``check_seconds`` later. Within that second a code just removed
-    still passes this first check; the case's own transaction checks the taxonomy in
-    force again, and refuses it there (400 instead of 404)."""
+    A ``RevisionCache`` of the taxonomy's revision counter, which every change of the
+    taxonomy bumps: this process's own changes drop it at once (``changed_here``); another
+    process's are seen when the counter is read again, at most ``check_seconds`` later.
+    Within that second a code just removed still passes this first check; the case's own
+    transaction checks the taxonomy in force again, and refuses it there (400 instead of
+    404)."""
 
     _KEY = "taxonomy"
 
-    def __init__(
-        self,
-        revision: Callable[[], int],
-        changed_here: Callable[[], int],
-        check_seconds: float = 1.0,
-        keep_seconds: float = 30.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._cache: RevisionCache[Taxonomy] = RevisionCache(
-            revision, changed_here, check_seconds, keep_seconds, monotonic, 1
-        )
-
     def taxonomy(self, uow: UnitOfWork, env: CaseEnvironment) -> Taxonomy:
         """``taxonomy_in_force``, from the cache when it still holds."""
-        known, stamp = self._cache.lookup(self._KEY)
+        known, stamp = self.lookup(self._KEY)
         if known is not None:
             return known
         found = _services_in_force(uow, env)
-        self._cache.put(self._KEY, found, stamp)
+        self.put(self._KEY, found, stamp)
         return found
 
 

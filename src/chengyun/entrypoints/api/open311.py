@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -140,6 +140,8 @@ class Open311Route(APIRoute):
         return handle
 
 
+T = TypeVar("T")
+
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], route_class=Open311Route)
 #: The format, checked by the route itself so that a wrong one answers in Open311 form.
 Format = Annotated[
@@ -246,33 +248,41 @@ def service_definition(
 
 def _applications(request: Request, platform: Platform) -> open311.ApplicationCache:
     """The app's cache of which application an api_key belongs to (made on first use)."""
-    state = request.app.state
-    cache: open311.ApplicationCache | None = getattr(state, "open311_applications", None)
-    if cache is None:
 
-        def revision() -> int:
-            with platform.uow(reading=True) as uow:
-                return uow.open311.revision()
+    def revision() -> int:
+        with platform.uow(reading=True) as uow:
+            return uow.open311.revision()
 
-        cache = open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS))
-        state.open311_applications = cache
-    return cache
+    return _kept(
+        request,
+        "open311_applications",
+        lambda: open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS)),
+    )
 
 
 def _services(request: Request, platform: Platform) -> open311.ServiceCache:
     """The app's cache of the taxonomy service codes are checked against (made on first
     use)."""
+
+    def revision() -> int:
+        with platform.uow(reading=True) as uow:
+            return uow.taxonomy.revision()
+
+    return _kept(
+        request,
+        "open311_services",
+        lambda: open311.ServiceCache(revision, lambda: changed_here(TAXONOMY)),
+    )
+
+
+def _kept(request: Request, name: str, make: Callable[[], T]) -> T:
+    """The app's ``name``, made by ``make`` on first use."""
     state = request.app.state
-    cache: open311.ServiceCache | None = getattr(state, "open311_services", None)
-    if cache is None:
-
-        def revision() -> int:
-            with platform.uow(reading=True) as uow:
-                return uow.taxonomy.revision()
-
-        cache = open311.ServiceCache(revision, lambda: changed_here(TAXONOMY))
-        state.open311_services = cache
-    return cache
+    kept: T | None = getattr(state, name, None)
+    if kept is None:
+        kept = make()
+        setattr(state, name, kept)
+    return kept
 
 
 def _bad(name: str, message: str, hint: str) -> InvalidInput:
