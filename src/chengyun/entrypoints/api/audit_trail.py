@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
+from chengyun.entrypoints.api.deps import kept_by_app
 from chengyun.entrypoints.api.security import RouteInfo, all_routes
 from chengyun.services.accounts import AuditEntry
 
@@ -23,17 +24,17 @@ def route_templates(app: Any) -> tuple[list[RouteInfo], dict[int, str]]:
     """Every route of ``app``, and the path template of each route included once (by the
     route's ``id``); built on the first call: the routes do not change once the app
     serves."""
-    state = app.state.__dict__
-    index: tuple[list[RouteInfo], dict[int, str]] | None = state.get("_route_templates")
-    if index is None:
+
+    def index() -> tuple[list[RouteInfo], dict[int, str]]:
         routes = all_routes(app)
         paths: dict[int, set[str]] = {}
         for info in routes:
             paths.setdefault(id(info.route), set()).add(info.path)
         # the route the router chose, when it is included once (else its path is ambiguous)
         chosen = {route: found.pop() for route, found in paths.items() if len(found) == 1}
-        index = state["_route_templates"] = (routes, chosen)
-    return index
+        return routes, chosen
+
+    return kept_by_app(app, "route_templates", index)
 
 
 def route_template(request: Request) -> str:

@@ -1,8 +1,10 @@
-"""Request dependencies: the process's platform and a fresh unit of work."""
+"""Request dependencies: the process's platform and a fresh unit of work; what an app
+keeps for its life (``kept_by_app``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -21,6 +23,20 @@ async def get_platform(request: Request) -> Platform:
 
 async def get_uow(platform: Annotated[Platform, Depends(get_platform)]) -> SqlUnitOfWork:
     return platform.uow()
+
+
+T = TypeVar("T")
+
+
+def kept_by_app(app: Any, name: str, make: Callable[[], T]) -> T:
+    """``app``'s ``name`` (a cache, a rate limiter, an index), made by ``make`` on first
+    use and kept in the app's state for as long as the app serves."""
+    state = app.state
+    kept: T | None = getattr(state, name, None)
+    if kept is None:
+        kept = make()
+        setattr(state, name, kept)
+    return kept
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

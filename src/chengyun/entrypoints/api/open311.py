@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +33,7 @@ from chengyun.adapters.db.read_cache import changed_here
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import DomainError, InvalidInput, NotFound, Problem
 from chengyun.entrypoints.api.audit_trail import entry_for, written_with_change
-from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.deps import PlatformDep, kept_by_app
 from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.security import requires
 from chengyun.entrypoints.platform import Platform
@@ -139,8 +139,6 @@ class Open311Route(APIRoute):
 
         return handle
 
-
-T = TypeVar("T")
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], route_class=Open311Route)
 #: The format, checked by the route itself so that a wrong one answers in Open311 form.
@@ -253,8 +251,8 @@ def _applications(request: Request, platform: Platform) -> open311.ApplicationCa
         with platform.uow(reading=True) as uow:
             return uow.open311.revision()
 
-    return _kept(
-        request,
+    return kept_by_app(
+        request.app,
         "open311_applications",
         lambda: open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS)),
     )
@@ -268,21 +266,11 @@ def _services(request: Request, platform: Platform) -> open311.ServiceCache:
         with platform.uow(reading=True) as uow:
             return uow.taxonomy.revision()
 
-    return _kept(
-        request,
+    return kept_by_app(
+        request.app,
         "open311_services",
         lambda: open311.ServiceCache(revision, lambda: changed_here(TAXONOMY)),
     )
-
-
-def _kept(request: Request, name: str, make: Callable[[], T]) -> T:
-    """The app's ``name``, made by ``make`` on first use."""
-    state = request.app.state
-    kept: T | None = getattr(state, name, None)
-    if kept is None:
-        kept = make()
-        setattr(state, name, kept)
-    return kept
 
 
 def _bad(name: str, message: str, hint: str) -> InvalidInput:

@@ -25,6 +25,7 @@ from chengyun.adapters.db.read_cache import changed_here
 from chengyun.adapters.passwords import hash_password, verify_password
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import Forbidden, Problem, TooManyRequests, Unauthorized
+from chengyun.entrypoints.api.deps import kept_by_app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import TokenCache, principal_for_session
 
@@ -77,18 +78,15 @@ def _platform(request: Request) -> Platform:
 
 def _token_cache(request: Request) -> TokenCache:
     """The app's cache of whom bearer tokens speak for (one per app, made on first use)."""
-    state = request.app.state
-    cache: TokenCache | None = getattr(state, "token_cache", None)
-    if cache is None:
-        platform = _platform(request)
+    platform = _platform(request)
 
-        def revision() -> int:
-            with platform.uow(reading=True) as uow:
-                return uow.accounts.revision()
+    def revision() -> int:
+        with platform.uow(reading=True) as uow:
+            return uow.accounts.revision()
 
-        cache = TokenCache(revision, lambda: changed_here(ACCOUNTS))
-        state.token_cache = cache
-    return cache
+    return kept_by_app(
+        request.app, "token_cache", lambda: TokenCache(revision, lambda: changed_here(ACCOUNTS))
+    )
 
 
 async def current_principal(request: Request) -> Principal | None:

@@ -34,7 +34,7 @@ from chengyun.domain.errors import (
 )
 from chengyun.domain.shops import CITIZEN_SUBCLASSES, ExpiredShopToken, Shop
 from chengyun.domain.working_time import CHINA_TZ
-from chengyun.entrypoints.api.deps import PlatformDep
+from chengyun.entrypoints.api.deps import PlatformDep, kept_by_app
 from chengyun.entrypoints.api.errors import error_body, status_for
 from chengyun.entrypoints.api.security import RateLimiter, requires
 from chengyun.entrypoints.api.v1.cases import _store_photos
@@ -103,11 +103,11 @@ def _check_origin(request: Request, public_base_url: str) -> None:
 
 
 def _limiters(request: Request) -> tuple[RateLimiter, RateLimiter]:
-    state = request.app.state
-    if not hasattr(state, "citizen_limiters"):
-        state.citizen_limiters = (RateLimiter(*PER_CLIENT), RateLimiter(*PER_SHOP))
-    limiters: tuple[RateLimiter, RateLimiter] = state.citizen_limiters
-    return limiters
+    return kept_by_app(
+        request.app,
+        "citizen_limiters",
+        lambda: (RateLimiter(*PER_CLIENT), RateLimiter(*PER_SHOP)),
+    )
 
 
 def _limit(request: Request, shop_token: str) -> None:
