@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEFAULT_SECRET, description="签名密钥 / signing secret")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    access_log: bool = Field(
+        True,
+        description="访问日志 / one log line per request from each server process; behind "
+        "nginx, which logs every request itself, it can be turned off (false)",
+    )
     day_start: time = Field(time(8, 30), description="日间工作开始 / start of the 8 working hours")
     day_end: time = Field(time(16, 30), description="日间工作结束 / end of the 8 working hours")
     photos_dir: Path | None = Field(None, description="照片目录 / photos; default DATA_DIR/photos")

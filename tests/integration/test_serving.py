@@ -248,3 +248,46 @@ def test_processes_that_cannot_start_stop_the_server(env: dict[str, str]) -> Non
     assert serving.STARTUP_FAILURE in {p.exitcode for p in supervisor.processes}
     assert not any(p.is_alive() for p in supervisor.processes)
     assert signal.getsignal(signal.SIGTERM) == before  # the test process's handlers restored
+
+
+ACCESS_LINE = '"GET /api/v1/health HTTP/1.1" 200'
+
+
+@pytest.mark.parametrize(
+    ("server", "logged"), [([], True), (["--no-access-log"], False)], indirect=["server"]
+)
+def test_the_access_log_is_kept_unless_turned_off(
+    server: tuple[subprocess.Popen[bytes], int], logged: bool, tmp_path: Path
+) -> None:
+    process, port = server
+    for _ in range(4):  # new connections: the kernel may give them to either process
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+    process.send_signal(signal.SIGTERM)  # all said and written once it has stopped
+    assert process.wait(timeout=60) == 0
+    log = (tmp_path / "server.log").read_text("utf-8")
+    assert log.count(ACCESS_LINE) == (4 if logged else 0), log
+    assert "已停止 / stopped" in log  # the rest of the log is still there
+
+
+def test_one_process_takes_the_access_log_setting(env: dict[str, str], tmp_path: Path) -> None:
+    """``CHENGYUN_ACCESS_LOG=false`` for a single process (uvicorn's own ``run``)."""
+    port = free_port()
+    with (tmp_path / "one.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**env, "CHENGYUN_ACCESS_LOG": "false"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _until(lambda: _listening(port) == 1, "the process listens")
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    log = (tmp_path / "one.log").read_text("utf-8")
+    assert ACCESS_LINE not in log
+    assert "Uvicorn running" in log or "Application startup complete" in log, log

@@ -103,6 +103,15 @@ def serve(
             min=0,
         ),
     ] = 60.0,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="a log line per request (default: CHENGYUN_ACCESS_LOG, on); behind nginx, "
+            "which logs every request itself, it can be off / 访问日志",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the platform (API and pages) / 启动服务.
 
@@ -117,14 +126,18 @@ def serve(
     with _platform(settings) as platform:
         _require_schema(platform)
     host, port = host or settings.host, port or settings.port
+    logged = settings.access_log if access_log is None else access_log
     if workers > 1 and serving.balanced_by_kernel():
-        raise typer.Exit(code=serving.serve(host, port, workers, hang_timeout_s=hang_timeout))
+        raise typer.Exit(
+            code=serving.serve(host, port, workers, hang_timeout_s=hang_timeout, access_log=logged)
+        )
     uvicorn.run(
         serving.APP,
         host=host,
         port=port,
         workers=workers,
         log_level="info",
+        access_log=logged,
         # a worker loads the territory and the taxonomy before it answers: more than
         # uvicorn's default 5 s on a busy machine, after which it would be killed
         timeout_worker_healthcheck=60,

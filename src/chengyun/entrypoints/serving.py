@@ -85,7 +85,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _process_main(host: str, port: int, log_level: str, heartbeat: ctypes.c_double) -> None:
+def _process_main(
+    host: str, port: int, log_level: str, access_log: bool, heartbeat: ctypes.c_double
+) -> None:
     """One server process: its own socket, then uvicorn until SIGINT or SIGTERM; its event
     loop writes the time into ``heartbeat`` as it turns."""
     import uvicorn
@@ -95,7 +97,13 @@ def _process_main(host: str, port: int, log_level: str, heartbeat: ctypes.c_doub
 
     # uvicorn calls ``callback_notify`` from its loop's tick once ``timeout_notify`` passed
     config = uvicorn.Config(
-        APP, host=host, port=port, log_level=log_level, callback_notify=beat, timeout_notify=1
+        APP,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        callback_notify=beat,
+        timeout_notify=1,
     )
     config.configure_logging()
     # the app (territory, taxonomy, roster) is loaded before the socket listens: the
@@ -121,6 +129,8 @@ class Supervisor:
     port: int
     workers: int
     log_level: str = "info"
+    #: uvicorn's line per request (``Settings.access_log``)
+    access_log: bool = True
     check_every_s: float = 0.5
     #: a process whose loop was silent this long is killed and replaced; 0: never
     hang_timeout_s: float = HANG_TIMEOUT_S
@@ -136,7 +146,7 @@ class Supervisor:
         heartbeat = context.RawValue(ctypes.c_double, 0.0)
         process = context.Process(
             target=_process_main,
-            args=(self.host, self.port, self.log_level, heartbeat),
+            args=(self.host, self.port, self.log_level, self.access_log, heartbeat),
             name="chengyun-server",
         )
         process.start()
@@ -237,6 +247,7 @@ def serve(
     workers: int,
     log_level: str = "info",
     hang_timeout_s: float = HANG_TIMEOUT_S,
+    access_log: bool = True,
 ) -> int:
     """Serves the platform with ``workers`` processes; the exit code (see ``Supervisor``).
     The port is checked first, so that a taken port is one clear error, not one per
@@ -254,4 +265,6 @@ def serve(
             taken.strerror or taken,
         )
         return 1
-    return Supervisor(host, port, workers, log_level, hang_timeout_s=hang_timeout_s).run()
+    return Supervisor(
+        host, port, workers, log_level, access_log=access_log, hang_timeout_s=hang_timeout_s
+    ).run()
