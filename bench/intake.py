@@ -17,9 +17,8 @@ per second with as many clients (psycopg, one transaction per insert, ``BASELINE
 the last three days across every subclass, the demo's units and people
 (``_with_open_cases``): what every report looks up — the earlier open cases near it, its
 candidates' open cases — is then looked up among them, and video alerts merge into them
-(a reference figure: a district's bad day, far denser than a sub-district's week); 2
-workers writing uvicorn's access-log line per request (a reference figure: the server
-otherwise runs as ``docs/deployment.md`` runs it behind nginx, ``--no-access-log``). Each
+(a reference figure: a district's bad day, far denser than a sub-district's week). The
+server runs as ``docs/deployment.md`` runs it behind nginx, with ``--no-access-log``. Each
 run also reports the CPU time per case used by the server, PostgreSQL's
 backends and the load generator, and the CPU the rest of the machine used meanwhile.
 
@@ -157,13 +156,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(
-    database: str, workers: int, log: IO[bytes], *, access_log: bool = False
-) -> Iterator[tuple[str, int]]:
+def serving(database: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, int]]:
     """``chengyun serve --workers N`` on a free loopback port until ``/api/v1/health``
     answers; yields the base URL and the server's process id, and stops the server
-    (all its processes) afterwards. As ``docs/deployment.md`` runs it behind nginx: with
-    ``--no-access-log`` unless ``access_log``."""
+    (all its processes) afterwards. With ``--no-access-log``, as ``docs/deployment.md``
+    runs it behind nginx."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="chengyun-bench-")
     env = {
@@ -184,7 +181,7 @@ def serving(
             str(port),
             "--workers",
             str(workers),
-            *([] if access_log else ["--no-access-log"]),
+            "--no-access-log",
         ],
         env=env,
         stdout=log,
@@ -595,16 +592,14 @@ def intake_once(
     log: IO[bytes],
     *,
     open_cases: bool = False,
-    access_log: bool = False,
 ) -> LoadRun:
     """One run on a fresh database; with ``open_cases``, one already holding
-    ``OPEN_CASES`` open cases (``_with_open_cases``); with ``access_log``, the server
-    writing its line per request."""
+    ``OPEN_CASES`` open cases (``_with_open_cases``)."""
     rng = random.Random(seed)
     with fresh_database() as database:
         if open_cases:
             _with_open_cases(database, random.Random(seed + 1))
-        with serving(database, workers, log, access_log=access_log) as (base, pid):
+        with serving(database, workers, log) as (base, pid):
             work = workload(base, database, rng)
             before, _ = _stored(database)
             keep_up = load(base, work.headers, _case_poster(work), concurrency)
@@ -786,7 +781,6 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
     two: list[LoadRun] = []
     one: list[LoadRun] = []
     scale: list[LoadRun] = []
-    logged: list[LoadRun] = []
     baseline: list[float] = []
     with server_log() as log:
         for i in range(repeats):
@@ -802,12 +796,10 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             print(describe(one[-1]), flush=True)
             scale.append(intake_once(2, seconds, concurrency, 10 * i + 7, log, open_cases=True))
             print(describe(scale[-1]) + f" ({OPEN_CASES:,} open cases before)", flush=True)
-            logged.append(intake_once(2, seconds, concurrency, 10 * i + 9, log, access_log=True))
-            print(describe(logged[-1]) + " (access log on)", flush=True)
     rates = [r.rate for r in two]
     ratio = [r.rate / b for r, b in zip(two, baseline, strict=True)]
     print(f"  intake/baseline: median {statistics.median(ratio):.2f}", flush=True)
-    everything = two + one + scale + logged
+    everything = two + one + scale
     api_rss = [max(mb for mb in r.rss_mb.values()) for r in everything]
     label = f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s"
     reference = "— (reference)"
@@ -869,20 +861,6 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             True,
         ),
         Figure(f"{label}, 1 worker", "cases/s", [r.rate for r in one], reference, True),
-        Figure(
-            f"{label}, 2 workers, access log on (a line per request)",
-            "cases/s",
-            [r.rate for r in logged],
-            reference,
-            True,
-        ),
-        Figure(
-            f"{label}, 2 workers, access log on: server CPU per case",
-            "ms",
-            [r.cpu_ms["server"] for r in logged],
-            reference,
-            True,
-        ),
         Figure(
             f"{label}, 2 workers, {OPEN_CASES:,} open cases stored before",
             "cases/s",
