@@ -244,7 +244,13 @@ def demo(
         platform = Platform(settings)
         stop = start_in_background(platform)  # the demo runs its worker in-process
         server = uvicorn.Server(
-            uvicorn.Config(create_app(platform=platform), host=host, port=port, log_level="info")
+            uvicorn.Config(
+                create_app(platform=platform),
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=settings.access_log,
+            )
         )
         feeder = None
         if simulation:
