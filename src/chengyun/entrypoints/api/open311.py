@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +39,8 @@ from chengyun.entrypoints.api.security import requires
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
 from chengyun.services.records import PhotoRecord
+
+C = TypeVar("C")
 
 log = logging.getLogger(__name__)
 Public = Annotated[Principal | None, Depends(requires(Permission.PUBLIC))]
@@ -246,30 +248,41 @@ def service_definition(
 
 def _applications(request: Request, platform: Platform) -> open311.ApplicationCache:
     """The app's cache of which application an api_key belongs to (made on first use)."""
-
-    def revision() -> int:
-        with platform.uow(reading=True) as uow:
-            return uow.open311.revision()
-
-    return kept_by_app(
-        request.app,
-        "open311_applications",
-        lambda: open311.ApplicationCache(revision, lambda: changed_here(APPLICATIONS)),
+    return _revision_cache(
+        request,
+        platform,
+        open311.ApplicationCache,
+        lambda uow: uow.open311.revision(),
+        APPLICATIONS,
     )
 
 
 def _services(request: Request, platform: Platform) -> open311.ServiceCache:
     """The app's cache of the taxonomy service codes are checked against (made on first
     use)."""
+    return _revision_cache(
+        request, platform, open311.ServiceCache, lambda uow: uow.taxonomy.revision(), TAXONOMY
+    )
+
+
+def _revision_cache(
+    request: Request,
+    platform: Platform,
+    cache: Callable[[Callable[[], int], Callable[[], int]], C],
+    revision_of: Callable[[Any], int],
+    counter: str,
+) -> C:
+    """The app's ``cache`` (one per class, made on first use) of what the revision counter
+    ``counter`` guards, read with ``revision_of`` on a reading unit of work."""
 
     def revision() -> int:
         with platform.uow(reading=True) as uow:
-            return uow.taxonomy.revision()
+            return revision_of(uow)
 
     return kept_by_app(
         request.app,
-        "open311_services",
-        lambda: open311.ServiceCache(revision, lambda: changed_here(TAXONOMY)),
+        f"open311_{cache.__name__}",
+        lambda: cache(revision, lambda: changed_here(counter)),
     )
 
 
