@@ -4,7 +4,6 @@ when it rolls back) — the seam the command centre's live updates hang on."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db.case_repository import SqlCaseRepository
@@ -35,32 +34,28 @@ def change_of(record: CaseRecord) -> CaseChange:
 
 
 class LiveCaseRepository(SqlCaseRepository):
-    """``SqlCaseRepository`` that collects the cases it writes and notifies on commit."""
+    """``SqlCaseRepository`` that collects the cases it writes; its unit of work has them
+    announced as it commits (``announce``) and forgotten if it rolls back (``forget``)."""
 
     def __init__(self, connection: Connection) -> None:
         super().__init__(connection)
         self._changed: dict[int, CaseRecord] = {}
-        self._listening = False
 
     def add(self, record: CaseRecord) -> int:
         case_id = super().add(record)
-        self._touched(record)
+        self._changed[record.id] = record
         return case_id
 
     def save(self, record: CaseRecord, expected_version: int) -> None:
         super().save(record, expected_version)  # a stale save raises: nothing to announce
-        self._touched(record)
-
-    def _touched(self, record: CaseRecord) -> None:
-        if not self._listening:  # only writing transactions pay for the events
-            sa.event.listen(self.connection, "commit", self._on_commit)
-            sa.event.listen(self.connection, "rollback", self._on_rollback)
-            self._listening = True
         self._changed[record.id] = record
 
-    def _on_commit(self, connection: Connection) -> None:
+    def announce(self) -> None:
+        """Tell the listeners about the cases written, in the transaction about to commit
+        (``notify``: sent by PostgreSQL only when it commits)."""
         changed, self._changed = self._changed, {}
-        notify(connection, [change_of(r) for r in changed.values()])
+        notify(self.connection, [change_of(r) for r in changed.values()])
 
-    def _on_rollback(self, connection: Connection) -> None:
+    def forget(self) -> None:
+        """The transaction rolled back: nothing written is announced."""
         self._changed = {}

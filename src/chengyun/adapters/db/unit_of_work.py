@@ -51,7 +51,7 @@ class SqlUnitOfWork:
         self.territory = SqlTerritoryRepository(self._connection)
         self.forces = SqlForcesRepository(self._connection, self.cache)
         self.taxonomy = SqlTaxonomyRepository(self._connection, self.cache)
-        self.cases = LiveCaseRepository(self._connection)  # live updates: notify on commit
+        self.cases = LiveCaseRepository(self._connection)  # live updates: see commit
         self.outbox = SqlOutboxRepository(self._connection)
         self.accounts = SqlAccountRepository(self._connection)
         self.audit = SqlAuditRepository(self._connection)
@@ -75,7 +75,7 @@ class SqlUnitOfWork:
         assert self._connection is not None
         try:
             if self._transaction.is_active:
-                self._transaction.rollback()
+                self.rollback()
         finally:
             self._connection.close()
             self._connection = None
@@ -86,6 +86,7 @@ class SqlUnitOfWork:
         return self._connection
 
     def commit(self) -> None:
+        self.cases.announce()  # the live updates, sent as the transaction commits
         self._transaction.commit()
 
     def reader(self) -> Self:
@@ -93,3 +94,4 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self._transaction.rollback()
+        self.cases.forget()
