@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_core import to_json
 from starlette.datastructures import UploadFile
@@ -250,13 +250,9 @@ def _territory_names(platform: Platform) -> _TerritoryNames:
     return names
 
 
-def render(case: CaseSummary, names: _Names) -> CaseOut:
-    return CaseOut(**_fields(case, names))
-
-
 def _fields(case: CaseSummary, names: _Names) -> dict[str, Any]:
-    """``CaseOut``'s fields in its order, as plain values: for it, for ``CaseDetail``, and
-    as they are for the list (see ``list_cases``)."""
+    """``CaseOut``'s fields in its order, as plain values: for ``CaseDetail``, and as they
+    are for the list (see ``list_cases``) and a new report's answer (``_take_report``)."""
     rule = names.taxonomy.get(case.subclass)
     person = names.people.get(case.assignee) if case.assignee else None
     return {
@@ -530,10 +526,12 @@ async def _take_report(
     idempotency_key: str | None,
     body_hash: str,
     audit: AuditEntry | None,
-) -> tuple[Reported, dict[str, Any]]:
+) -> tuple[Reported, bytes]:
     """The case the report makes (or the stored one, for a key seen before) and the
-    answer's body. The report is written by the process's group commit, with the
-    citizen's record (a QR-code report's) in the case's transaction."""
+    answer's body (``CaseOut``'s fields as JSON, as the list gives them: pydantic's
+    serializer without a model to build, on intake's every answer). The report is written
+    by the process's group commit, with the citizen's record (a QR-code report's) in the
+    case's transaction."""
     with_case = None
     citizen = report.citizen
     if citizen is not None and report.channel is Channel.CITIZEN_QR:
@@ -554,7 +552,7 @@ async def _take_report(
             taxonomy = taxonomy_in_force(uow, platform.cases)
             assignee = uow.forces.get(result.record.case.assignee or "")
     names = _Names(platform, taxonomy, {assignee.number: assignee} if assignee else {})
-    return result, render(CaseSummary.of(result.record), names).model_dump(mode="json")
+    return result, to_json(_fields(CaseSummary.of(result.record), names))
 
 
 @router.post(
@@ -601,7 +599,7 @@ async def create_case(
             description="client-chosen key; a retry returns the same case",
         ),
     ] = None,
-) -> JSONResponse:
+) -> Response:
     report, uploads, body_hash = await _read_report(request, platform)
     who = signed_in(principal)
     if who.person_number:
@@ -669,8 +667,9 @@ async def create_case(
     result, body = await _take_report(platform, report, command, idempotency_key, body_hash, audit)
     if result.created:
         written_with_change(request)
-    return JSONResponse(
+    return Response(
         body,
+        media_type="application/json",
         status_code=201 if result.created else 200,
         headers={
             "Location": f"/api/v1/cases/{result.record.id}",
