@@ -61,8 +61,19 @@ TAXONOMY = "taxonomy"
 E = TypeVar("E", bound=Enum)
 
 
+#: What ``plain`` gives back as it is, by exact type (an enum of str is not a str here).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """A JSON-ready copy: datetimes as ISO text, enums as their values."""
+    kind = type(value)  # the common kinds first, without the ABC checks below
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):
