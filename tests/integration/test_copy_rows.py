@@ -1,7 +1,9 @@
 """Rows written with COPY (``adapters.db.copy_rows``, PostgreSQL: how a group commit
 writes its batch) are stored exactly as an INSERT of the same rows stores them — text
 with the characters COPY escapes, JSON, times at another offset, NULLs — and a row that
-cannot be stored fails the whole COPY, as an INSERT would, with nothing left behind."""
+cannot be stored fails the whole COPY, as an INSERT would, with nothing left behind. A
+table of PostgreSQL's own types goes in COPY's binary format; one with a type made by
+CREATE TYPE, in its text format."""
 
 from __future__ import annotations
 
@@ -91,3 +93,25 @@ def test_a_row_that_cannot_be_stored_fails_the_copy_and_leaves_nothing(
         assert _events(demo, case_id) == before + 1
     with pytest.raises(ValueError, match="colour"), demo.engine.begin() as connection:
         copy_rows(connection, t.case_events, [_event(case_id, 204, colour="red")])
+
+
+def test_a_table_with_a_type_of_its_own_is_copied_too(demo: Platform, case_id: int) -> None:
+    moods = sa.Table(
+        "copy_moods",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("mood", sa.Enum("calm", "busy", name="copy_mood")),
+        sa.Column("at", sa.DateTime(timezone=True)),
+    )
+    at = datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ)
+    with demo.engine.begin() as connection:
+        moods.create(connection)
+        try:
+            copy_rows(connection, moods, [{"id": 1, "mood": "busy", "at": at}])
+            copy_rows(connection, t.case_events, [_event(case_id, 300)])  # binary, alongside
+            stored = connection.execute(sa.select(moods.c.mood, moods.c.at)).one()
+        finally:
+            moods.drop(connection)
+            sa.Enum(name="copy_mood").drop(connection)
+    assert tuple(stored) == ("busy", at)
+    assert _stored(demo, case_id, 300)["note"] == TRICKY
