@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.copy_rows import insert_rows
 from chengyun.adapters.db.read_cache import bump, current
 from chengyun.domain.audit import GENESIS, AuditRecord, record_hash
 from chengyun.services.records import Account, ApiToken, NewAccount
@@ -183,7 +184,6 @@ class SqlAccountRepository:
 #: The audit statements, built once (every change over HTTP appends a record).
 _LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7242002)")
 _LAST_HASH = sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
-_INSERT_RECORD = t.audit_log.insert()
 
 
 class SqlAuditRepository:
@@ -230,7 +230,7 @@ class SqlAuditRepository:
                 }
             )
             prev = digest
-        self.connection.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)
+        insert_rows(self.connection, t.audit_log, rows)  # a batch's records in one COPY
         self._held = (transaction, prev)
 
     def records(self) -> Iterator[AuditRecord]:

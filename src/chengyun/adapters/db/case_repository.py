@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from chengyun.adapters.db import case_counts, case_measures
 from chengyun.adapters.db import tables as t
-from chengyun.adapters.db.copy_rows import copy_rows
+from chengyun.adapters.db.copy_rows import copy_rows, insert_rows
 from chengyun.adapters.db.read_cache import (
     ReadCache,
     bump,
@@ -1071,7 +1071,7 @@ class SqlOutboxRepository:
             }
             for m in messages
         ]
-        self.connection.execute(t.outbox.insert(), rows[0] if len(rows) == 1 else rows)
+        insert_rows(self.connection, t.outbox, rows)  # a batch's dozens in one COPY
 
     def pending(self, now: datetime, limit: int) -> list[PendingMessage]:
         o = t.outbox.c

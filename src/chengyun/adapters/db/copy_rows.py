@@ -2,7 +2,7 @@
 executed once per row.
 
 A group commit writes the rows of its batch table by table (``SqlCaseRepository``'s rows
-held back). Sent as an ``executemany``, every row costs a Bind and an Execute on the wire,
+held back), and its outbox messages and audit records (``insert_rows``). Sent as an ``executemany``, every row costs a Bind and an Execute on the wire,
 a result to read back, and SQLAlchemy's and psycopg's work around each; as one ``COPY``
 the rows stream in one message each and PostgreSQL inserts them without an executor
 per row. The values go through the same conversions an INSERT would give them (the
@@ -90,3 +90,14 @@ def copy_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[st
                 copy.write_row([row[n] if p is None else p(row[n]) for n, p in converters])
     except psycopg.IntegrityError as error:
         raise sa.exc.IntegrityError(statement.decode(), None, error) from error
+
+
+def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``: several in one COPY on PostgreSQL (``copy_rows``),
+    otherwise one INSERT (of many rows on SQLite)."""
+    if not rows:
+        return
+    if len(rows) > 1 and connection.dialect.name == "postgresql":
+        copy_rows(connection, table, rows)
+    else:
+        connection.execute(table.insert(), rows[0] if len(rows) == 1 else list(rows))
