@@ -27,7 +27,7 @@ from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.limits import MAX_ID
-from chengyun.entrypoints.api.security import csrf_token, requires
+from chengyun.entrypoints.api.security import admitted, csrf_token, current_principal
 from chengyun.entrypoints.api.v1.cases import EventOut, case_detail
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.web.i18n import (
@@ -63,16 +63,12 @@ def _browser(request: Request) -> bool:
 def page_access(permission: Permission) -> Callable[..., Any]:
     """Like ``requires(permission)``, but an anonymous *browser* gets ``None`` so that the
     page can send it to sign in; scripts still get the JSON 401, others the 403."""
-    check = requires(permission)
 
-    async def dependency(
-        request: Request,
-        principal: Annotated[Principal | None, Depends(requires(Permission.PUBLIC))],
-    ) -> Principal | None:
+    async def dependency(request: Request) -> Principal | None:
+        principal = await current_principal(request)
         if principal is None and _browser(request):
             return None
-        granted: Principal | None = await check(principal)
-        return granted
+        return admitted(permission, principal)
 
     dependency.permission = permission  # type: ignore[attr-defined]  # read by the route test
     return dependency
