@@ -92,6 +92,11 @@ JITTER_M = 200.0
 WARM_UP_S = 3.0
 #: Open cases already stored in the run at scale.
 OPEN_CASES = 100_000
+#: The server's threads, as its CPU time is split: each process's main thread runs its
+#: event loop (HTTP, validation, answers); the others are chiefly its committing thread
+#: (``services.group_commit``: the reports' transactions).
+EVENT_LOOPS = "event loops"
+OTHER_THREADS = "other threads"
 #: Columns the copies made by ``_with_open_cases`` give their own values (or none).
 _SEED_OWN = frozenset(
     {"id", "number", "status", "subclass", "lng", "lat", "assignee", "reported_at"}
@@ -255,6 +260,22 @@ def cpu_seconds(pids: list[int]) -> float:
         fields = text[text.rindex(")") + 2 :].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """CPU time the processes' threads have used so far: their main threads (a server
+    process's event loop) and the others (its committing thread, the thread pool)."""
+    found = {EVENT_LOOPS: 0, OTHER_THREADS: 0}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            who = EVENT_LOOPS if int(task.name) == pid else OTHER_THREADS
+            found[who] += int(fields[11]) + int(fields[12])
+    return {who: ticks / os.sysconf("SC_CLK_TCK") for who, ticks in found.items()}
 
 
 def machine_busy() -> float:
@@ -489,11 +510,22 @@ class Check:
     lost: int
     duplicates: int
     unacknowledged: int
+    per_transaction: float
+    """Cases stored per transaction that stored cases (the group commit's batches and the
+    reports taken alone), by the transaction id each case row carries (``xmin``)."""
 
 
-def _stored(database: str) -> tuple[Counter[str], Counter[str]]:
+def _stored(
+    database: str, transactions: dict[str, str] | None = None
+) -> tuple[Counter[str], Counter[str]]:
+    """The case numbers and the Idempotency-Keys stored; with ``transactions``, also
+    each case number's transaction (``xmin``)."""
     with psycopg.connect(pg_url(database)) as db:
-        numbers = Counter(str(n) for (n,) in db.execute("SELECT number FROM cases"))
+        numbers: Counter[str] = Counter()
+        for number, xmin in db.execute("SELECT number, xmin::text FROM cases"):
+            numbers[str(number)] += 1
+            if transactions is not None:
+                transactions[str(number)] = str(xmin)
         keys = Counter(str(k) for (k,) in db.execute("SELECT key FROM idempotency_keys"))
     return numbers, keys
 
@@ -502,7 +534,8 @@ def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
     """The database against the answers: acknowledged but missing, stored twice.
     ``before`` are the case numbers stored before the load began."""
     acknowledged = [s for s in samples if s.status == 201]
-    numbers, keys = _stored(database)
+    transactions: dict[str, str] = {}
+    numbers, keys = _stored(database, transactions)
     numbers.subtract(before)
     numbers = +numbers
     answered = Counter(s.number for s in acknowledged)
@@ -513,7 +546,8 @@ def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
         + sum(n - 1 for n in answered.values())
     )
     stored = sum(numbers.values())
-    return Check(stored, lost, duplicates, stored - len(answered))
+    batches = len({transactions[n] for n in numbers})
+    return Check(stored, lost, duplicates, stored - len(answered), stored / max(batches, 1))
 
 
 @dataclass(frozen=True)
@@ -531,6 +565,8 @@ class LoadRun:
     cpu_ms: dict[str, float]
     """CPU time per created case (answered 201): the server, PostgreSQL's backends, the
     load generator."""
+    server_ms: dict[str, float]
+    """The server's CPU time per created case by thread: ``EVENT_LOOPS``, ``OTHER_THREADS``."""
     others_cores: float
     """Cores' worth of CPU that everything else on the machine used meanwhile."""
 
@@ -556,9 +592,11 @@ def measure(
     warm, _ = keep_up(WARM_UP_S, seed)
     server = process_tree(pid)
     cpu = (cpu_seconds(server), time.process_time(), machine_busy())
+    threads = thread_cpu_seconds(server)
     with BackendCpu(database) as postgres:
         samples, elapsed = keep_up(seconds, seed + 1000)
     used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
+    by_thread = {who: t - threads[who] for who, t in thread_cpu_seconds(server).items()}
     others = machine_busy() - cpu[2] - sum(used)
     rss = rss_mb(process_tree(pid))
     result = verify(warm + samples)
@@ -580,6 +618,7 @@ def measure(
             "postgres": used[1] * per_case,
             "load generator": used[2] * per_case,
         },
+        server_ms={who: t * per_case for who, t in by_thread.items()},
         others_cores=max(others, 0.0) / elapsed,
     )
 
@@ -754,12 +793,14 @@ def describe(run: LoadRun, what: str = "case") -> str:
     c = run.check
     rss = ", ".join(f"{mb:.0f}" for mb in run.rss_mb.values())
     cpu = ", ".join(f"{who} {ms:.1f}" for who, ms in run.cpu_ms.items())
+    threads = ", ".join(f"{who} {ms:.2f}" for who, ms in run.server_ms.items())
     return (
         f"  {run.workers} worker(s): {fmt(run.rate)} {what}s/s, p50 {run.p50_ms:.1f} ms, "
         f"p99 {run.p99_ms:.1f} ms, statuses {run.statuses}, stored {c.stored}, lost {c.lost}, "
         f"duplicates {c.duplicates}, stored but unacknowledged {c.unacknowledged}; "
         f"CPU ms per {what}: {cpu} (ceiling on an idle machine {fmt(run.ceiling())} "
-        f"{what}s/s); other processes used {run.others_cores:.2f} cores meanwhile; "
+        f"{what}s/s), of the server's: {threads}; {c.per_transaction:.1f} {what}s stored "
+        f"per transaction; other processes used {run.others_cores:.2f} cores meanwhile; "
         f"RSS MB of the server processes: {rss}"
     )
 
@@ -843,6 +884,23 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             f"{label}, 2 workers: server CPU per case",
             "ms",
             [r.cpu_ms["server"] for r in two],
+            reference,
+            True,
+        ),
+        *(
+            Figure(
+                f"{label}, 2 workers: server CPU per case in its {who}",
+                "ms",
+                [r.server_ms[who] for r in two],
+                reference,
+                True,
+            )
+            for who in (EVENT_LOOPS, OTHER_THREADS)
+        ),
+        Figure(
+            f"{label}, 2 workers: cases stored per transaction",
+            "",
+            [r.check.per_transaction for r in two],
             reference,
             True,
         ),

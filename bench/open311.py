@@ -130,11 +130,17 @@ class Stored:
     client_keys: Counter[str]
     case_of_key: dict[str, str]
     """Client key → case number, through the stored request and its case's idempotency key."""
+    transactions: dict[str, str]
+    """Case number → the transaction that stored the case (``xmin``)."""
 
 
 def stored(database: str) -> Stored:
     with psycopg.connect(pg_url(database)) as db:
-        numbers = Counter(str(n) for (n,) in db.execute("SELECT number FROM cases"))
+        numbers: Counter[str] = Counter()
+        transactions: dict[str, str] = {}
+        for number, xmin in db.execute("SELECT number, xmin::text FROM cases"):
+            numbers[str(number)] += 1
+            transactions[str(number)] = str(xmin)
         client_keys = Counter(
             str(k)
             for (k,) in db.execute(
@@ -148,7 +154,7 @@ def stored(database: str) -> Stored:
             (CASE_KEY_PREFIX,),
         )
         case_of_key = {str(k): str(n) for k, n in chain}
-    return Stored(numbers, client_keys, case_of_key)
+    return Stored(numbers, client_keys, case_of_key, transactions)
 
 
 def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
@@ -167,7 +173,8 @@ def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
         + sum(n - 1 for n in answered.values())
     )
     total = sum(numbers.values())
-    return Check(total, lost, duplicates, total - len(answered))
+    batches = len({found.transactions[n] for n in numbers})
+    return Check(total, lost, duplicates, total - len(answered), total / max(batches, 1))
 
 
 # --- the benchmark ------------------------------------------------------------------------
