@@ -15,7 +15,12 @@ from pydantic import ValidationError
 
 from chengyun.adapters.db.engine import make_engine
 from chengyun.config import Settings
-from chengyun.entrypoints.api.app import create_app, ready_to_serve, telemetry_wanted
+from chengyun.entrypoints.api.app import (
+    YOUNG_GC_THRESHOLD,
+    create_app,
+    ready_to_serve,
+    telemetry_wanted,
+)
 from chengyun.entrypoints.api.audit_trail import route_templates
 from chengyun.entrypoints.platform import Platform
 
@@ -64,16 +69,20 @@ def _routes_analysed_by(
 def test_a_server_process_app_is_ready_before_its_first_request(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frozen = gc.get_freeze_count()
+    frozen, thresholds = gc.get_freeze_count(), gc.get_threshold()
     try:
         # unreadied, the first requests pay for analysing their routers' endpoints
         assert _routes_analysed_by(platform, False, monkeypatch)
         assert gc.get_freeze_count() == frozen
+        assert gc.get_threshold() == thresholds
         assert _routes_analysed_by(platform, True, monkeypatch) == []
-        # what the process made until then is out of the garbage collector's reach
+        # what the process made until then is out of the garbage collector's reach, and
+        # the youngest generation is collected less often (the older ones as before)
         assert gc.get_freeze_count() > frozen
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *thresholds[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_the_audit_trail_knows_every_route_template(client: TestClient) -> None:
