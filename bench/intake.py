@@ -161,11 +161,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(database: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, int]]:
+def serving(
+    database: str, workers: int, log: IO[bytes], source: Path | None = None
+) -> Iterator[tuple[str, int]]:
     """``chengyun serve --workers N`` on a free loopback port until ``/api/v1/health``
     answers; yields the base URL and the server's process id, and stops the server
     (all its processes) afterwards. With ``--no-access-log``, as ``docs/deployment.md``
-    runs it behind nginx."""
+    runs it behind nginx. ``source``: a directory to import ``chengyun`` from instead of
+    this checkout's (another revision's ``src``: ``bench.compare``)."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="chengyun-bench-")
     env = {
@@ -174,6 +177,8 @@ def serving(database: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, 
         "CHENGYUN_MODE": "development",
         "CHENGYUN_DATA_DIR": data_dir,
     }
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -631,14 +636,15 @@ def intake_once(
     log: IO[bytes],
     *,
     open_cases: bool = False,
+    source: Path | None = None,
 ) -> LoadRun:
     """One run on a fresh database; with ``open_cases``, one already holding
-    ``OPEN_CASES`` open cases (``_with_open_cases``)."""
+    ``OPEN_CASES`` open cases (``_with_open_cases``); ``source``, see ``serving``."""
     rng = random.Random(seed)
     with fresh_database() as database:
         if open_cases:
             _with_open_cases(database, random.Random(seed + 1))
-        with serving(database, workers, log) as (base, pid):
+        with serving(database, workers, log, source) as (base, pid):
             work = workload(base, database, rng)
             before, _ = _stored(database)
             keep_up = load(base, work.headers, _case_poster(work), concurrency)

@@ -1,0 +1,142 @@
+"""Intake at two revisions, run in pairs: which is faster on a machine whose speed drifts.
+
+    python -m bench.compare REV [--pairs 4] [--seconds 15] [--record]
+
+The benchmark machines are shared virtual machines: within one hour the same code went
+from 600 to 900 cases/s and its server CPU per case from 1.3 to 1.8 ms, so two sections
+of ``RESULTS.md`` cannot tell a change of 10 % from the weather. This runs the intake
+benchmark's 2-worker run (``intake.intake_once``: a fresh database, ``chengyun serve
+--workers 2``, 32 requests in flight, the database checked afterwards) with the server
+from ``REV``'s source and from this checkout in turn, in the order old, new, new, old, …
+(so that a drift of the machine falls on both alike), and prints each pair's ratios
+(this checkout / ``REV``) of cases/s and of the server's and PostgreSQL's CPU per case,
+with their medians. ``--record`` appends them to ``RESULTS.md``.
+
+``REV``'s ``src`` is taken with ``git archive`` and put first on the old server's
+``PYTHONPATH``; everything else — the database (this checkout's migrations and demo),
+the load generator, the checks — is this checkout's, so the two revisions must have the
+same migrations (checked). Record from a clean checkout: the section names its commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from bench.intake import LoadRun, describe, intake_once, server_log
+from bench.record import Figure, append, fmt
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path("src/chengyun/migrations/versions")
+
+
+def source_of(revision: str, into: Path) -> Path:
+    """``revision``'s ``src`` written under ``into``; the directory to import it from."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "src"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise SystemExit(
+            f"git archive {revision} failed: {archive.stderr.decode(errors='replace').strip()}"
+        )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4 on
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)  # our own repository's archive
+    return into / "src"
+
+
+def _migrations(src: Path) -> list[str]:
+    return sorted(p.name for p in (src.parent / MIGRATIONS).glob("*.py"))
+
+
+def compare(
+    revision: str, pairs: int, seconds: float, concurrency: int = 32
+) -> tuple[list[tuple[LoadRun, LoadRun]], list[Figure]]:
+    """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures."""
+    done: list[tuple[LoadRun, LoadRun]] = []
+    with tempfile.TemporaryDirectory(prefix="chengyun-compare-") as scratch, server_log() as log:
+        old_src = source_of(revision, Path(scratch))
+        if _migrations(old_src) != _migrations(ROOT / "src"):
+            raise SystemExit(
+                f"{revision} and this checkout have different migrations: the benchmark's "
+                "database is made by this checkout's, so the two cannot be compared this way"
+            )
+        for i in range(pairs):
+            runs: dict[str, LoadRun] = {}
+            for which in ("old", "new") if i % 2 == 0 else ("new", "old"):
+                source = old_src if which == "old" else None
+                runs[which] = intake_once(2, seconds, concurrency, 100 + i, log, source=source)
+                label = revision if which == "old" else "this checkout"
+                print(f"{label:>14}:{describe(runs[which])}", flush=True)
+            done.append((runs["old"], runs["new"]))
+            old, new = runs["old"], runs["new"]
+            print(
+                f"  pair {i + 1}: cases/s × {new.rate / old.rate:.3f}, server CPU per case × "
+                f"{new.cpu_ms['server'] / old.cpu_ms['server']:.3f}",
+                flush=True,
+            )
+    return done, figures(revision, done, seconds, concurrency)
+
+
+def figures(
+    revision: str, done: list[tuple[LoadRun, LoadRun]], seconds: float, concurrency: int
+) -> list[Figure]:
+    label = (
+        f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers, "
+        f"in pairs with {revision}"
+    )
+    reference = "— (reference)"
+    result = [
+        Figure(
+            f"{label}: cases/s, {revision}", "cases/s", [o.rate for o, _ in done], reference, True
+        ),
+        Figure(
+            f"{label}: cases/s, this commit", "cases/s", [n.rate for _, n in done], reference, True
+        ),
+    ]
+    for name, key in (
+        ("cases/s", None),
+        ("server CPU per case", "server"),
+        (
+            "PostgreSQL backends' CPU per case",
+            "postgres",
+        ),
+    ):
+        ratios = [
+            (n.rate / o.rate) if key is None else (n.cpu_ms[key] / o.cpu_ms[key]) for o, n in done
+        ]
+        result.append(
+            Figure(f"{label}: {name}, this commit / {revision}", "×", ratios, reference, True)
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("revision", help="the revision to compare this checkout with")
+    parser.add_argument("--pairs", type=int, default=4, help="pairs of runs (default 4)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="load per run (default 15)")
+    parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.pairs < 1 or args.seconds <= 0:
+        parser.error("--pairs must be at least 1 and --seconds above 0")
+    _, found = compare(args.revision, args.pairs, args.seconds)
+    for f in found:
+        print(
+            f"{f.benchmark}: median {fmt(f.median)} {f.unit} ({fmt(min(f.runs))}–{fmt(max(f.runs))})"
+        )
+    if args.record:
+        print(append(found))
+
+
+if __name__ == "__main__":
+    main()
