@@ -2,10 +2,10 @@
 executed once per row.
 
 A group commit writes the rows of its batch table by table (``SqlCaseRepository``'s rows
-held back), and its outbox messages and audit records (``insert_rows``). Sent as an ``executemany``, every row costs a Bind and an Execute on the wire,
-a result to read back, and SQLAlchemy's and psycopg's work around each; as one ``COPY``
-the rows stream in one message each and PostgreSQL inserts them without an executor
-per row. The values go through the same conversions an INSERT would give them (the
+held back), and its outbox messages and audit records (``insert_rows``). Sent as an
+``executemany``, every row costs a Bind and an Execute on the wire, a result to read back,
+and SQLAlchemy's and psycopg's work around each; as one ``COPY`` the rows stream in one
+message each and PostgreSQL inserts them without an executor per row. The values go through the same conversions an INSERT would give them (the
 columns' bind processors: times in UTC, JSON wrapped for psycopg), so what is stored is
 the same. Only plain inserts qualify: COPY knows no ``ON CONFLICT`` and no
 ``RETURNING``, and a unique violation fails the statement as an INSERT would (raised as
@@ -21,6 +21,7 @@ read from the catalogue once per process and column set; a table with a type of 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -92,6 +93,13 @@ def copy_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[st
         raise sa.exc.IntegrityError(statement.decode(), None, error) from error
 
 
+@lru_cache(maxsize=64)
+def _insert(table: sa.Table) -> sa.Insert:
+    """``table``'s INSERT, built once (a statement built per call costs SQLAlchemy its
+    cache key)."""
+    return table.insert()
+
+
 def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` into ``table``: several in one COPY on PostgreSQL (``copy_rows``),
     otherwise one INSERT (of many rows on SQLite)."""
@@ -100,4 +108,4 @@ def insert_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[
     if len(rows) > 1 and connection.dialect.name == "postgresql":
         copy_rows(connection, table, rows)
     else:
-        connection.execute(table.insert(), rows[0] if len(rows) == 1 else list(rows))
+        connection.execute(_insert(table), rows[0] if len(rows) == 1 else list(rows))

@@ -165,8 +165,9 @@ def admitted(permission: Permission, principal: Principal | None) -> Principal |
 def requires(permission: Permission) -> Callable[..., Any]:
     """A dependency that admits principals holding ``permission`` (anyone for PUBLIC).
 
-    One dependency, not one on ``current_principal``: FastAPI's solving of each level of
-    dependencies cost about a tenth of a report's time in the event loop."""
+    One dependency, not one depending on ``current_principal``: FastAPI's solving of
+    dependencies, level by level, took about a fifth of a report's time in the event
+    loop."""
 
     async def check(request: Request) -> Principal | None:
         return admitted(permission, await current_principal(request))
