@@ -269,7 +269,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
     """CPU time the processes' threads have used so far: their main threads (a server
-    process's event loop) and the others (its committing thread, the thread pool)."""
+    process's event loop) and the others (its committing thread, the thread pool). Only
+    live threads count: under load the committing thread lives on (it ends after two
+    idle seconds)."""
     found = {EVENT_LOOPS: 0, OTHER_THREADS: 0}
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
