@@ -46,7 +46,8 @@ def _plan(table: sa.Table, names: tuple[str, ...], connection: Connection) -> _P
     """The COPY statement (as sent: composing it costs more than a row), the columns'
     bind processors and their types, built once per database and column set."""
     driver = _driver(connection)
-    key = (driver.info.host, driver.info.port, driver.info.dbname, table.name, names)
+    info = driver.info
+    key = (info.host, info.port, info.dbname, table.name, names)
     plan = _PLANS.get(key)
     if plan is None:
         found = dict(driver.execute(_COLUMN_TYPES, (table.name,)).fetchall())

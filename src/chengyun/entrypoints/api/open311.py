@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -29,18 +29,15 @@ from starlette.types import Scope
 from chengyun.adapters import open311_format as fmt
 from chengyun.adapters.db.case_repository import TAXONOMY
 from chengyun.adapters.db.open311_repository import APPLICATIONS
-from chengyun.adapters.db.read_cache import changed_here
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import DomainError, InvalidInput, NotFound, Problem
 from chengyun.entrypoints.api.audit_trail import entry_for, written_with_change
-from chengyun.entrypoints.api.deps import PlatformDep, kept_by_app
+from chengyun.entrypoints.api.deps import PlatformDep, revision_cache
 from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.security import requires
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
 from chengyun.services.records import PhotoRecord
-
-C = TypeVar("C")
 
 log = logging.getLogger(__name__)
 Public = Annotated[Principal | None, Depends(requires(Permission.PUBLIC))]
@@ -248,8 +245,8 @@ def service_definition(
 
 def _applications(request: Request, platform: Platform) -> open311.ApplicationCache:
     """The app's cache of which application an api_key belongs to (made on first use)."""
-    return _revision_cache(
-        request,
+    return revision_cache(
+        request.app,
         platform,
         open311.ApplicationCache,
         lambda uow: uow.open311.revision(),
@@ -260,29 +257,8 @@ def _applications(request: Request, platform: Platform) -> open311.ApplicationCa
 def _services(request: Request, platform: Platform) -> open311.ServiceCache:
     """The app's cache of the taxonomy service codes are checked against (made on first
     use)."""
-    return _revision_cache(
-        request, platform, open311.ServiceCache, lambda uow: uow.taxonomy.revision(), TAXONOMY
-    )
-
-
-def _revision_cache(
-    request: Request,
-    platform: Platform,
-    cache: Callable[[Callable[[], int], Callable[[], int]], C],
-    revision_of: Callable[[Any], int],
-    counter: str,
-) -> C:
-    """The app's ``cache`` (one per class, made on first use) of what the revision counter
-    ``counter`` guards, read with ``revision_of`` on a reading unit of work."""
-
-    def revision() -> int:
-        with platform.uow(reading=True) as uow:
-            return revision_of(uow)
-
-    return kept_by_app(
-        request.app,
-        f"open311_{cache.__name__}",
-        lambda: cache(revision, lambda: changed_here(counter)),
+    return revision_cache(
+        request.app, platform, open311.ServiceCache, lambda uow: uow.taxonomy.revision(), TAXONOMY
     )
 
 

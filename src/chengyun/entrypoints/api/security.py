@@ -21,11 +21,10 @@ from typing import Any
 from fastapi import Request
 
 from chengyun.adapters.db.account_repository import ACCOUNTS
-from chengyun.adapters.db.read_cache import changed_here
 from chengyun.adapters.passwords import hash_password, verify_password
 from chengyun.domain.access import Permission, Principal
 from chengyun.domain.errors import Forbidden, Problem, TooManyRequests, Unauthorized
-from chengyun.entrypoints.api.deps import kept_by_app
+from chengyun.entrypoints.api.deps import revision_cache
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import TokenCache, principal_for_session
 
@@ -78,14 +77,8 @@ def _platform(request: Request) -> Platform:
 
 def _token_cache(request: Request) -> TokenCache:
     """The app's cache of whom bearer tokens speak for (one per app, made on first use)."""
-    platform = _platform(request)
-
-    def revision() -> int:
-        with platform.uow(reading=True) as uow:
-            return uow.accounts.revision()
-
-    return kept_by_app(
-        request.app, "token_cache", lambda: TokenCache(revision, lambda: changed_here(ACCOUNTS))
+    return revision_cache(
+        request.app, _platform(request), TokenCache, lambda uow: uow.accounts.revision(), ACCOUNTS
     )
 
 
