@@ -25,12 +25,19 @@ import io
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.intake import LoadRun, describe, intake_once, server_log
 from bench.record import Figure, append, fmt
 
 ROOT = Path(__file__).resolve().parent.parent
+#: What each pair compares, as a ratio this checkout / the other revision.
+MEASURES: dict[str, Callable[[LoadRun], float]] = {
+    "cases/s": lambda run: run.rate,
+    "server CPU per case": lambda run: run.cpu_ms["server"],
+    "PostgreSQL backends' CPU per case": lambda run: run.cpu_ms["postgres"],
+}
 MIGRATIONS = Path("src/chengyun/migrations/versions")
 
 
@@ -79,11 +86,8 @@ def compare(
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
             done.append((runs["old"], runs["new"]))
             old, new = runs["old"], runs["new"]
-            print(
-                f"  pair {i + 1}: cases/s × {new.rate / old.rate:.3f}, server CPU per case × "
-                f"{new.cpu_ms['server'] / old.cpu_ms['server']:.3f}",
-                flush=True,
-            )
+            ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
+            print(f"  pair {i + 1}: {ratios}", flush=True)
     return done, figures(revision, done, seconds, concurrency)
 
 
@@ -103,17 +107,8 @@ def figures(
             f"{label}: cases/s, this commit", "cases/s", [n.rate for _, n in done], reference, True
         ),
     ]
-    for name, key in (
-        ("cases/s", None),
-        ("server CPU per case", "server"),
-        (
-            "PostgreSQL backends' CPU per case",
-            "postgres",
-        ),
-    ):
-        ratios = [
-            (n.rate / o.rate) if key is None else (n.cpu_ms[key] / o.cpu_ms[key]) for o, n in done
-        ]
+    for name, measure in MEASURES.items():
+        ratios = [measure(n) / measure(o) for o, n in done]
         result.append(
             Figure(f"{label}: {name}, this commit / {revision}", "×", ratios, reference, True)
         )

@@ -254,17 +254,19 @@ def rss_mb(pids: list[int]) -> dict[int, float]:
     return rss
 
 
+def _ticks(stat: Path) -> int:
+    """User plus system CPU ticks from a /proc ``stat`` file (0 if it is gone)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return 0
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time the processes have used so far."""
-    ticks = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(_ticks(Path(f"/proc/{pid}/stat")) for pid in pids) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
@@ -275,13 +277,8 @@ def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
     found = {EVENT_LOOPS: 0, OTHER_THREADS: 0}
     for pid in pids:
         for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
-            try:
-                text = (task / "stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rindex(")") + 2 :].split()
             who = EVENT_LOOPS if int(task.name) == pid else OTHER_THREADS
-            found[who] += int(fields[11]) + int(fields[12])
+            found[who] += _ticks(task / "stat")
     return {who: ticks / os.sysconf("SC_CLK_TCK") for who, ticks in found.items()}
 
 
