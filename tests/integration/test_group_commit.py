@@ -6,6 +6,8 @@ reports taken one by one, so each gets its own answer; over HTTP, concurrent rep
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -24,7 +26,6 @@ from chengyun.services.accounts import AuditEntry, verify_audit
 from chengyun.services.cases import (
     Report,
     ReportCommand,
-    TakeAlone,
     report_case,
     report_cases,
 )
@@ -117,26 +118,35 @@ def test_a_batch_numbers_its_cases_at_the_end_gapless_in_id_order(demo: Platform
     assert taken[-1].record.extra["possible_duplicates"] == duplicates
 
 
-def test_a_video_alert_merging_into_a_case_of_its_batch_is_taken_alone(demo: Platform) -> None:
+def test_a_video_alert_joining_a_case_of_its_batch_is_taken_after_the_batch_in_its_transaction(
+    demo: Platform,
+) -> None:
     place = {"lng": CENTRE[0] + 0.003, "lat": CENTRE[1] + 0.001}
     first = _report(30, subclass="E0102", **place)
     alert = _report(31, subclass="E0102", channel=Channel.VIDEO_AI, **place)
-    with pytest.raises(TakeAlone) as alone:
-        report_cases(demo.uow(), demo.cases, [first, alert])
-    assert alone.value.index == 1
-    assert _count(demo, t.cases) == 0
-
-    committer = GroupCommit(demo.uow, demo.cases)
-    reported, merged = (f.result(timeout=60) for f in committer.submit_all([first, alert]))
-    assert reported.created and merged.created
+    after = _report(32)
+    before = _count(demo, t.audit_log)
+    commits = _commits(demo)
+    reported, merged, other = report_cases(demo.uow(), demo.cases, [first, alert, after])
+    assert len(commits) == 1
+    assert reported.created and merged.created and other.created
     assert merged.record.case.merged_into == reported.record.id  # as if reported alone
-    assert (committer.stats.batches_undone, committer.stats.transactions) == (0, 2)
+    assert merged.record.case.status is CaseStatus.MERGED
+    # taken last: its id and number after the others' (gapless, in id order)
+    assert merged.record.id > other.record.id > reported.record.id
+    with demo.uow() as uow:
+        joined = uow.cases.get(reported.record.id)
+    assert joined is not None
+    assert [d["number"] for d in joined.case.duplicates] == [merged.record.case.number]
     with demo.engine.connect() as connection:
         numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
-    assert numbers == {reported.record.case.number, merged.record.case.number}
+    assert numbers == {r.record.case.number for r in (reported, merged, other)}
+    assert not any(n.startswith("~") for n in numbers)
+    count, breaks, _ = verify_audit(demo.uow())
+    assert (count, breaks) == (before + 3, [])
 
 
-def test_video_alerts_merging_into_stored_cases_are_set_aside_before_the_batch_is_written(
+def test_video_alerts_joining_stored_cases_lock_them_first_and_join_them_with_the_batch(
     demo: Platform,
 ) -> None:
     place = {"lng": CENTRE[0] + 0.002, "lat": CENTRE[1] - 0.002}
@@ -149,29 +159,78 @@ def test_video_alerts_merging_into_stored_cases_are_set_aside_before_the_batch_i
         _report(54, channel=Channel.VIDEO_AI, subclass=subclass, **place),
         _report(55, channel=Channel.VIDEO_AI),  # nothing near it: taken with the batch
     ]
+    committer = GroupCommit(demo.uow, demo.cases)
     sent: list[str] = []
     listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
     sa.event.listen(*listen)
     try:
-        with pytest.raises(TakeAlone) as alone:
-            report_cases(demo.uow(), demo.cases, batch)
+        taken = [f.result(timeout=60) for f in committer.submit_all(batch)]
     finally:
         sa.event.remove(*listen)
-    assert alone.value.ahead == (1, 3) and alone.value.index == 1
-    assert not [s for s in sent if s.lstrip().upper().startswith(("INSERT", "UPDATE", "COPY"))]
-    assert _count(demo, t.cases) == 1
-
-    committer = GroupCommit(demo.uow, demo.cases)
-    taken = [f.result(timeout=60) for f in committer.submit_all(batch)]
     assert all(r.created for r in taken)
     merged = [taken[1].record.case.merged_into, taken[3].record.case.merged_into]
     assert merged == [stored.record.id] * 2  # as if reported alone
     assert taken[4].record.case.merged_into is None
-    # the other three in one transaction, each alert alone; nothing undone or redone
-    assert (committer.stats.batches_undone, committer.stats.transactions) == (0, 3)
+    # one transaction for all five; nothing undone or redone
+    assert (committer.stats.batches_undone, committer.stats.transactions) == (0, 1)
     with demo.engine.connect() as connection:
         numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
     assert numbers == {stored.record.case.number, *(r.record.case.number for r in taken)}
+    if demo.engine.dialect.name == "postgresql":
+        # the stored case's row is locked before the audit chain, as an action takes them
+        lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT id FROM cases"))
+        chain = next(i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s)
+        assert lock < chain
+
+
+@pytest.mark.parametrize("taken", ["in a batch", "alone"])
+def test_an_alert_joining_a_stored_case_waits_for_its_row_before_taking_the_audit_chain(
+    demo: Platform, taken: str
+) -> None:
+    """An action locks its case's row, then appends to the audit chain: an alert joining
+    that case must take them in the same order, or each would wait for the other."""
+    if demo.engine.dialect.name != "postgresql":
+        pytest.skip("row locks and the chain's lock are PostgreSQL's")
+    place = {"lng": CENTRE[0] - 0.002, "lat": CENTRE[1] + 0.002}
+    stored = report_case(demo.uow(), demo.cases, *_args(_report(60, key="stored", **place)))
+    alert = _report(61, channel=Channel.VIDEO_AI, subclass=stored.record.case.subclass, **place)
+    answers: list[Any] = []
+
+    def report_it() -> None:
+        try:
+            if taken == "alone":
+                answers.append(report_case(demo.uow(), demo.cases, *_args(alert)))
+            else:
+                answers.append(report_cases(demo.uow(), demo.cases, [_report(62), alert])[-1])
+        except BaseException as error:  # the test's thread reports it
+            answers.append(error)
+
+    reporting = threading.Thread(target=report_it)
+    with demo.engine.connect() as action:  # as ``act`` takes them: the case, then the chain
+        action.execute(
+            sa.select(t.cases.c.id).where(t.cases.c.id == stored.record.id).with_for_update()
+        )
+        reporting.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_row(action) and reporting.is_alive():
+            assert time.monotonic() < deadline, "the report never waited for the case's row"
+            time.sleep(0.01)
+        # the report waits for the row without holding the chain
+        assert action.execute(sa.text("SELECT pg_try_advisory_xact_lock(7242002)")).scalar()
+        action.commit()
+    reporting.join(60)
+    [answer] = answers
+    assert not isinstance(answer, BaseException), answer
+    assert answer.record.case.merged_into == stored.record.id
+
+
+def _waiting_for_a_row(connection: sa.Connection) -> bool:
+    """Whether another session of this database waits for a lock (a row's, here)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    return bool(connection.execute(query).scalar())
 
 
 def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_their_staff(

@@ -355,9 +355,9 @@ def report_cases(
     uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]
 ) -> list[Reported]:
     """Several new reports taken in one transaction (成组提交, group commit): each case
-    is written as ``report_case`` would write it, in the order given, and all are
-    committed at once — one wait for the disk, one turn on the audit chain and one
-    live-update notice for the lot instead of one each.
+    is written as ``report_case`` would write it, and all are committed at once — one
+    wait for the disk, one turn on the audit chain and one live-update notice for the lot
+    instead of one each.
 
     The case numbers, the audit records and the outbox messages are written last, just
     before the commit (``_Batch``): taking a number locks its sequence until the commit,
@@ -365,6 +365,14 @@ def report_cases(
     short tail instead of queueing whole. The numbers stay gapless and in id order. The
     rows nothing reads back before the commit (events, measure profiles, keys, messages)
     are written one statement per table.
+
+    A video alert that joins an earlier open case (``_merge_alert``) is taken after the
+    batch's end, in the same transaction, as ``report_case`` takes it: the earlier case
+    is changed, and the alert's number goes into it. Those joining a stored case are seen
+    before anything is written, and the stored cases' rows are locked then, before the
+    audit chain, in the order an action takes them (the case, then the chain); those
+    joining a case of their own batch are found as they are taken. Either way the others'
+    cases are as they would have been: a merged alert is no open case for them to find.
 
     All or nothing: if any report is refused or its Idempotency-Key was used before, the
     whole transaction is undone and the error raised; the caller then takes each report
@@ -375,18 +383,22 @@ def report_cases(
         uow.cases.hold_back(len(reports))
         _expect_nearby(uow, env, reports)
         merging = _merging_alerts(uow, env, reports)
-        if merging:  # before anything is written: the others make a batch without them
-            raise TakeAlone(merging[0], merging)
+        uow.cases.lock(sorted(set(merging.values())))
         _expect_dispatch(uow, env, reports, locations)
-        taken = []
+        taken: dict[int, Reported] = {}
+        later = list(merging)
         for i, (report, location) in enumerate(zip(reports, locations, strict=True)):
+            if i in merging:
+                continue
             try:
-                taken.append(_take(uow, env, report, location, look_up=False, batch=batch))
-            except TakeAlone as error:
-                raise TakeAlone(i) from error
-        batch.finish(uow, env.clock, [r.record for r in taken])
+                taken[i] = _take(uow, env, report, location, look_up=False, batch=batch)
+            except _MergesLater:
+                later.append(i)
+        batch.finish(uow, env.clock, [taken[i].record for i in sorted(taken)])
+        for i in sorted(later):
+            taken[i] = _take(uow, env, reports[i], locations[i], look_up=False)
         uow.commit()
-    return taken
+    return [taken[i] for i in range(len(reports))]
 
 
 def _expect_nearby(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]) -> None:
@@ -404,20 +416,21 @@ def _expect_nearby(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Repo
     )
 
 
-def _merging_alerts(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]) -> list[int]:
-    """The video alerts of a batch that will merge into an earlier open case already
-    stored, as ``_take`` will find them (from what ``_expect_nearby`` asked ahead): each
-    must be taken alone. A guess from the report, not its case: one taken alone that then
-    does not merge is written alone all the same; one merging into a case of its own batch
-    is found by ``_take``."""
+def _merging_alerts(
+    uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Report]
+) -> dict[int, int]:
+    """The video alerts of ``reports`` that will join an earlier open case already stored,
+    as ``_take`` will find them (in a batch, from what ``_expect_nearby`` asked ahead):
+    their positions, each with the id of that case. A guess from the report, not its
+    case: one that then does not join is taken as it would have been all the same."""
     now = env.clock.now()
     policy = env.policy
-    found = []
+    found = {}
     for i, report in enumerate(reports):
         command = report.command
         if command.channel is not Channel.VIDEO_AI or command.lng is None or command.lat is None:
             continue
-        at = command.observed_at or now
+        at = min(as_china_time(command.observed_at), now) if command.observed_at else now
         nearby = uow.cases.nearby_open(
             command.subclass,
             command.lng,
@@ -425,8 +438,9 @@ def _merging_alerts(uow: UnitOfWork, env: CaseEnvironment, reports: Sequence[Rep
             policy.duplicate_radius_m,
             at - policy.duplicate_window,
         )
-        if any(r.reported_at <= at for r in nearby):
-            found.append(i)
+        earlier = [r for r in nearby if r.reported_at <= at]
+        if earlier:
+            found[i] = earlier[0].id
     return found
 
 
@@ -454,17 +468,9 @@ def _expect_dispatch(
     uow.cases.open_counts(sorted(numbers))
 
 
-class TakeAlone(Exception):
-    """A report a group commit cannot take with others (a video alert merged into an
-    earlier case records the alert's number there); it is taken alone instead. Raised by
-    ``report_cases`` with the report's position in the batch (``index``) when found while
-    taking it; when known before anything was written, with every such report's position
-    (``ahead``): the others are then taken as a batch of their own."""
-
-    def __init__(self, index: int = -1, ahead: Sequence[int] = ()) -> None:
-        super().__init__(index)
-        self.index = index
-        self.ahead = tuple(ahead)
+class _MergesLater(Exception):
+    """Raised by ``_take`` in a batch for a video alert joining a case of its own batch:
+    ``report_cases`` takes it after the batch's end, when that case has its number."""
 
 
 @dataclass
@@ -523,6 +529,8 @@ def _report_alone(
     look_up: bool,
 ) -> Reported:
     with uow:
+        # the stored case a video alert will join, before the chain: see report_cases
+        uow.cases.lock(list(_merging_alerts(uow, env, [report]).values()))
         if report.audit is not None:
             uow.audit.hold()  # before the case number: see AuditRepository.hold
         reported = _take(uow, env, report, location, look_up=look_up)
@@ -574,7 +582,7 @@ def _take(
     nearby = _earlier_nearby(uow, env, record.case)
     if nearby and record.case.channel is Channel.VIDEO_AI:
         if batch is not None:
-            raise TakeAlone()
+            raise _MergesLater()
         uow.cases.add(record)
         original = uow.cases.get(nearby[0].id, for_update=True)
         assert original is not None

@@ -13,13 +13,9 @@ acknowledged can be lost.
 If a batch fails — one report refused, or an Idempotency-Key seen before — the batch is
 undone and each of its reports is taken again alone with ``report_case``, so each gets
 exactly the answer it would have had on its own (the refused one its error, a repeat its
-stored case). A video alert that would merge into an earlier case is taken alone
-(``TakeAlone``): one merging into a stored case is seen before anything is written, and
-the batch's other reports are taken together first; one merging into a case of its own
-batch is found as it is taken, and the reports before and after it are taken in batches
-of their own. A report that
-arrives alone is taken at once as a batch of one: the thread never holds a report back to
-fill a batch.
+stored case). A video alert joining an earlier case is taken in its batch's transaction
+after the others (see ``report_cases``). A report that arrives alone is taken at once as
+a batch of one: the thread never holds a report back to fill a batch.
 
 The thread starts with the first report and ends after ``idle_s`` with nothing to do.
 """
@@ -36,7 +32,6 @@ from chengyun.services.cases import (
     CaseEnvironment,
     Report,
     Reported,
-    TakeAlone,
     report_cases,
     report_one,
 )
@@ -135,16 +130,6 @@ class GroupCommit:
             return
         try:
             taken = report_cases(self._uow_factory(), self._env, [r for r, _ in batch])
-        except TakeAlone as alone:
-            if alone.ahead:  # known before anything was written: the others together
-                self._write([b for i, b in enumerate(batch) if i not in alone.ahead])
-                self._write_alone([batch[i] for i in alone.ahead])
-                return
-            # found while taking it: that one alone, in its place among the others
-            self._write(batch[: alone.index])
-            self._write_alone([batch[alone.index]])
-            self._write(batch[alone.index + 1 :])
-            return
         except BaseException as error:
             stats.batches_undone += 1
             # a lone refused report (a 4xx) is routine: only batches are worth a line

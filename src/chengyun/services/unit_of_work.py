@@ -114,6 +114,11 @@ class CaseRepository(Protocol):
         """Store changes; ``Conflict`` when someone else changed the case meanwhile."""
         ...
 
+    def lock(self, case_ids: Sequence[int]) -> None:
+        """Lock these cases' rows, in id order, until the transaction ends (as reading
+        one ``for_update`` does); a database that locks more at once may do nothing."""
+        ...
+
     def open_counts(self, numbers: Iterable[str]) -> dict[str, int]: ...
     def expect_nearby(
         self, places: Sequence[tuple[str, float, float]], radius_m: float, since: datetime

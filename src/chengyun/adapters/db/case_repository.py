@@ -297,6 +297,9 @@ _INSERT_CASE = t.cases.insert().returning(t.cases.c.id)
 _NEXT_IDS = sa.text(
     "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, :n)"
 )
+#: Rows locked in id order: two transactions locking several never wait for each other
+#: in opposite order.
+_LOCK = sa.text("SELECT id FROM cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
 _INSERT_PHOTO = t.case_photos.insert()
 #: Columns that are NULL when left out of an INSERT, exactly as when given ``None``: no
 #: default of either kind, and not JSON (where ``None`` is stored as JSON ``null``).
@@ -855,6 +858,10 @@ class SqlCaseRepository:
 
     def get(self, case_id: int, *, for_update: bool = False) -> CaseRecord | None:
         return self._load("id", case_id, for_update)
+
+    def lock(self, case_ids: Sequence[int]) -> None:
+        if case_ids and self.dialect == "postgresql":
+            self.connection.execute(_LOCK, {"ids": sorted(case_ids)})
 
     def get_for_page(
         self, case_id: int
