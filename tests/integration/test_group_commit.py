@@ -226,6 +226,8 @@ def test_an_alert_joining_a_stored_case_waits_for_its_row_before_taking_the_audi
 
 def _waiting_for_a_row(connection: sa.Connection) -> bool:
     """Whether another session of this database waits for a lock (a row's, here)."""
+    # a transaction sees the sessions as it first read them unless told to read again
+    connection.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
     query = sa.text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
