@@ -491,8 +491,9 @@ class _Batch:
         return provisional
 
     def finish(self, uow: UnitOfWork, clock: Clock, records: Sequence[CaseRecord]) -> None:
-        uow.cases.flush()
-        uow.audit.hold()  # the chain's turn before the numbers: see AuditRepository.hold
+        # the chain's turn before the numbers (see AuditRepository.hold), and the numbers
+        # before the rows held back are written: they are written with their real numbers
+        uow.audit.hold()
         by_prefix: dict[str, list[CaseRecord]] = {}
         for record in records:
             by_prefix.setdefault(self.prefixes[record.case.number], []).append(record)
@@ -511,6 +512,7 @@ class _Batch:
                 for d in duplicates:
                     d["number"] = real.get(d["number"], d["number"])
                 uow.cases.save(record, record.case.version)
+        uow.cases.flush()
         messages = []
         for message in self.messages:
             number = message.payload.get("number")

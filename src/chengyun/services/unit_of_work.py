@@ -86,7 +86,8 @@ class CaseRepository(Protocol):
         ...
 
     def renumber(self, records: Sequence[CaseRecord]) -> None:
-        """Store the numbers of cases added in this transaction."""
+        """Store the numbers of cases added in this transaction (those whose rows are
+        still held back are written with them)."""
         ...
 
     def hold_back(self, cases: int = 1) -> None:
@@ -96,7 +97,8 @@ class CaseRepository(Protocol):
         ``cases`` cases) and then write each table's in one statement; ``flush`` raises
         ``DuplicateKey`` for a key stored before. Meanwhile ``open_counts`` reads each
         person's count once and adds the cases added since, ``nearby_open`` finds the
-        cases added since, and reading or saving a case writes what is held first."""
+        cases added since, reading a case writes what is held first, and saving one
+        rewrites its rows if they are still held (else writes what is held first)."""
         ...
 
     def flush(self) -> None: ...

@@ -783,11 +783,21 @@ class SqlCaseRepository:
         return {prefix: int(last) for prefix, last in rows}
 
     def renumber(self, records: Sequence[CaseRecord]) -> None:
-        if records:
-            self.connection.execute(
-                _RENUMBER,
-                [{"b_id": r.id, "b_number": r.case.number} for r in records],
-            )
+        held = self._held_cases()
+        stored = []
+        for record in records:
+            row = held.get(record.id)
+            if row is None:
+                stored.append({"b_id": record.id, "b_number": record.case.number})
+            else:  # written with its number, not written and then updated
+                row["number"] = record.case.number
+        if stored:
+            self.connection.execute(_RENUMBER, stored)
+
+    def _held_cases(self) -> dict[int, dict[str, Any]]:
+        """The case rows held back, by id."""
+        held = None if self._held_back is None else self._held_back.get("cases")
+        return {} if held is None else {row["id"]: row for row in held[1]}
 
     def add(self, record: CaseRecord) -> int:
         facts = _facts(record)
@@ -828,8 +838,10 @@ class SqlCaseRepository:
         record.saved_events = len(record.case.events)
 
     def save(self, record: CaseRecord, expected_version: int) -> None:
-        if self._cases_held():
-            self._write_held()  # the case may be one of those held back
+        if self._held_back is not None:
+            if self._rewrite_held(record):
+                return
+            self._write_held()  # the case's rows may be among those held back
         facts = _facts(record)
         row = _case_row(record, facts)
         result = self.connection.execute(
@@ -846,9 +858,26 @@ class SqlCaseRepository:
             case_measures.upsert(self.dialect), case_measures.profile_row(record.id, facts)
         )
 
+    def _rewrite_held(self, record: CaseRecord) -> bool:
+        """Save a case whose rows are still held back by rewriting them (``True``), instead
+        of writing them and then updating them; ``False`` if they are not held."""
+        held = self._held_cases().get(record.id)
+        if held is None:
+            return False
+        facts = _facts(record)
+        held.clear()
+        held.update({"id": record.id, **_case_row(record, facts)})
+        assert self._held_back is not None  # its case row was held
+        profiles = self._held_back["case_measures"][1]
+        for i, profile in enumerate(profiles):
+            if profile["case_id"] == record.id:
+                profiles[i] = case_measures.profile_row(record.id, facts)
+        self._append_events(record)
+        return True
+
     def _load(self, by: str, key: Any, for_update: bool = False) -> CaseRecord | None:
-        if self._cases_held():
-            self._write_held()  # the case may be one of those held back
+        if self._held_back is not None:
+            self._write_held()  # the case's rows may be among those held back
         locked = for_update and self.dialect == "postgresql"
         row = self.connection.execute(_LOAD[by, locked], {"key": key}).first()
         if row is None:
