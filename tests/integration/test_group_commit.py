@@ -353,6 +353,31 @@ def test_a_batch_never_exceeds_its_size(demo: Platform) -> None:
         GroupCommit(demo.uow, demo.cases, max_batch=0)
 
 
+def test_while_reports_come_together_the_thread_lingers_for_a_fuller_batch(
+    demo: Platform,
+) -> None:
+    # a long linger, so that nothing here depends on the machine's speed: the thread takes
+    # its batch as soon as max_batch reports wait
+    committer = GroupCommit(demo.uow, demo.cases, max_batch=4, linger_s=60)
+    first = committer.submit(_report(0))  # after a quiet spell: taken at once, alone
+    assert first.result(timeout=30).created and committer.stats.lingered == 0
+    pair = committer.submit_all([_report(1), _report(2)])  # after a batch of one: at once
+    assert all(f.result(timeout=30).created for f in pair)
+    assert committer.stats.lingered == 0
+
+    one = committer.submit(_report(3))  # after a batch of two: the thread waits for more
+    deadline = time.monotonic() + 30
+    while not committer.stats.lingered:
+        assert time.monotonic() < deadline and not one.done(), "the thread did not linger"
+        time.sleep(0.01)
+    rest = committer.submit_all([_report(i) for i in range(4, 7)])  # max_batch: taken now
+    assert all(f.result(timeout=30).created for f in [one, *rest])
+    assert committer.stats.lingered == 1
+    assert (committer.stats.transactions, committer.stats.largest_batch) == (3, 4)
+    with pytest.raises(ValueError, match="linger_s"):
+        GroupCommit(demo.uow, demo.cases, linger_s=-1)
+
+
 def _post_all(demo: Platform, path: str, requests: list[dict[str, Any]]) -> list[httpx2.Response]:
     """POST each of ``requests`` (httpx's keyword arguments) to ``path`` at once, through
     the app in this process."""

@@ -140,6 +140,14 @@ def test_intake_policy_comes_from_settings(tmp_path) -> None:
         Settings(manual_register_channels=["fax"])
 
 
+def test_the_group_commits_linger_comes_from_settings(tmp_path) -> None:
+    assert Platform(Settings(data_dir=tmp_path)).group_commit.linger_s == 0.003
+    quiet = Settings(data_dir=tmp_path, group_commit_linger_ms=0)
+    assert Platform(quiet).group_commit.linger_s == 0
+    with pytest.raises(ValidationError, match="group_commit_linger_ms"):
+        Settings(group_commit_linger_ms=-1)
+
+
 def test_fastapi_instruments_requests_only_where_opentelemetry_is_set_up(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:

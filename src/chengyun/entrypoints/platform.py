@@ -110,5 +110,7 @@ class Platform:
         under a lock: Open311 asks for it from several threads at once."""
         with _GROUP_COMMIT_LOCK:
             if self._group_commit is None:
-                self._group_commit = GroupCommit(self.uow, self.cases)
+                self._group_commit = GroupCommit(
+                    self.uow, self.cases, linger_s=self.settings.group_commit_linger_ms / 1000
+                )
             return self._group_commit
