@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.account_repository import AUDIT_CHAIN_LOCK
 from chengyun.domain.cases import CaseStatus, Channel
 from chengyun.domain.errors import Conflict, InvalidInput
 from chengyun.entrypoints.api.app import create_app
@@ -226,7 +227,8 @@ def test_an_alert_joining_a_stored_case_waits_for_its_row_before_taking_the_audi
             assert time.monotonic() < deadline, "the report never waited for the case's row"
             time.sleep(0.01)
         # the report waits for the row without holding the chain
-        assert action.execute(sa.text("SELECT pg_try_advisory_xact_lock(7242002)")).scalar()
+        chain = sa.text(f"SELECT pg_try_advisory_xact_lock({AUDIT_CHAIN_LOCK})")
+        assert action.execute(chain).scalar()
         action.commit()
     reporting.join(60)
     [answer] = answers

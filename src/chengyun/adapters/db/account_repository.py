@@ -181,8 +181,10 @@ class SqlAccountRepository:
         )
 
 
+#: The advisory lock whose holder may append to the audit chain (PostgreSQL).
+AUDIT_CHAIN_LOCK = 7242002
 #: The audit statements, built once (every change over HTTP appends a record).
-_LOCK_CHAIN = sa.text("SELECT pg_advisory_xact_lock(7242002)")
+_LOCK_CHAIN = sa.text(f"SELECT pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")
 _LAST_HASH = sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
 
 
