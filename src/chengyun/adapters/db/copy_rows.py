@@ -3,13 +3,14 @@ executed once per row.
 
 A group commit writes the rows of its batch table by table (``SqlCaseRepository``'s rows
 held back), and its outbox messages and audit records (``insert_rows``). Sent as an
-``executemany``, every row costs a Bind and an Execute on the wire, a result to read back,
-and SQLAlchemy's and psycopg's work around each; as one ``COPY`` the rows stream in one
-message each and PostgreSQL inserts them without an executor per row. The values go through the same conversions an INSERT would give them (the
-columns' bind processors: times in UTC, JSON wrapped for psycopg), so what is stored is
-the same. Only plain inserts qualify: COPY knows no ``ON CONFLICT`` and no
-``RETURNING``, and a unique violation fails the statement as an INSERT would (raised as
-SQLAlchemy's ``IntegrityError``, so callers see one kind of error either way).
+``executemany``, every row costs a Bind and an Execute on the wire, a result to read
+back, and SQLAlchemy's and psycopg's work around each; as one ``COPY`` the rows stream
+in one message each and PostgreSQL inserts them without an executor per row. The values
+go through the same conversions an INSERT would give them (the columns' bind processors:
+times in UTC, JSON wrapped for psycopg), so what is stored is the same. Only plain
+inserts qualify: COPY knows no ``ON CONFLICT`` and no ``RETURNING``, and a unique
+violation fails the statement as an INSERT would (raised as SQLAlchemy's
+``IntegrityError``, so callers see one kind of error either way).
 
 The rows travel in COPY's binary format: times, numbers and flags as PostgreSQL stores
 them, which psycopg writes and PostgreSQL reads with less work than their text (about a
