@@ -1,6 +1,7 @@
-"""Intake at two revisions, run in pairs: which is faster on a machine whose speed drifts.
+"""Intake (or Open311) at two revisions, run in pairs: which is faster on a machine whose
+speed drifts.
 
-    python -m bench.compare REV [--pairs 4] [--seconds 15] [--record]
+    python -m bench.compare REV [--open311] [--pairs 4] [--seconds 15] [--record]
 
 The benchmark machines are shared virtual machines: within one hour the same code went
 from 600 to 900 cases/s and its server CPU per case from 1.3 to 1.8 ms, so two sections
@@ -10,7 +11,9 @@ benchmark's 2-worker run (``intake.intake_once``: a fresh database, ``chengyun s
 from ``REV``'s source and from this checkout in turn, in the order old, new, new, old, …
 (so that a drift of the machine falls on both alike), and prints each pair's ratios
 (this checkout / ``REV``) of cases/s and of the server's and PostgreSQL's CPU per case,
-with their medians. ``--record`` appends them to ``RESULTS.md``.
+with their medians. ``--open311`` runs the Open311 benchmark's run instead
+(``open311.open311_once``: ``POST requests.json``, 2 server processes). ``--record``
+appends them to ``RESULTS.md``.
 
 ``REV``'s ``src`` is taken with ``git archive`` and put first on the old server's
 ``PYTHONPATH``; everything else — the database (this checkout's migrations and demo),
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.intake import LoadRun, describe, intake_once, server_log
+from bench.open311 import open311_once
 from bench.record import Figure, append, fmt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +70,10 @@ def _migrations(src: Path) -> list[str]:
 
 
 def compare(
-    revision: str, pairs: int, seconds: float, concurrency: int = 32
+    revision: str, pairs: int, seconds: float, concurrency: int = 32, open311: bool = False
 ) -> tuple[list[tuple[LoadRun, LoadRun]], list[Figure]]:
-    """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures."""
+    """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures; with
+    ``open311``, of the Open311 benchmark."""
     done: list[tuple[LoadRun, LoadRun]] = []
     with tempfile.TemporaryDirectory(prefix="chengyun-compare-") as scratch, server_log() as log:
         old_src = source_of(revision, Path(scratch))
@@ -81,21 +86,29 @@ def compare(
             runs: dict[str, LoadRun] = {}
             for which in ("old", "new") if i % 2 == 0 else ("new", "old"):
                 source = old_src if which == "old" else None
-                runs[which] = intake_once(2, seconds, concurrency, 100 + i, log, source=source)
+                if open311:
+                    runs[which] = open311_once(seconds, concurrency, 100 + i, log, source)
+                else:
+                    runs[which] = intake_once(2, seconds, concurrency, 100 + i, log, source=source)
                 label = revision if which == "old" else "this checkout"
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
             done.append((runs["old"], runs["new"]))
             old, new = runs["old"], runs["new"]
             ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
             print(f"  pair {i + 1}: {ratios}", flush=True)
-    return done, figures(revision, done, seconds, concurrency)
+    return done, figures(revision, done, seconds, concurrency, open311)
 
 
 def figures(
-    revision: str, done: list[tuple[LoadRun, LoadRun]], seconds: float, concurrency: int
+    revision: str,
+    done: list[tuple[LoadRun, LoadRun]],
+    seconds: float,
+    concurrency: int,
+    open311: bool = False,
 ) -> list[Figure]:
+    what = "Open311 POST requests.json" if open311 else "intake"
     label = (
-        f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers, "
+        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers, "
         f"in pairs with {revision}"
     )
     reference = "— (reference)"
@@ -120,11 +133,14 @@ def main() -> None:
     parser.add_argument("revision", help="the revision to compare this checkout with")
     parser.add_argument("--pairs", type=int, default=4, help="pairs of runs (default 4)")
     parser.add_argument("--seconds", type=float, default=15.0, help="load per run (default 15)")
+    parser.add_argument(
+        "--open311", action="store_true", help="compare Open311 POSTs instead of intake"
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.pairs < 1 or args.seconds <= 0:
         parser.error("--pairs must be at least 1 and --seconds above 0")
-    _, found = compare(args.revision, args.pairs, args.seconds)
+    _, found = compare(args.revision, args.pairs, args.seconds, open311=args.open311)
     for f in found:
         print(
             f"{f.benchmark}: median {fmt(f.median)} {f.unit} ({fmt(min(f.runs))}–{fmt(max(f.runs))})"

@@ -34,6 +34,7 @@ import random
 import statistics
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx2
@@ -180,9 +181,12 @@ def check(database: str, samples: list[Sample], before: Counter[str]) -> Check:
 # --- the benchmark ------------------------------------------------------------------------
 
 
-def open311_once(seconds: float, concurrency: int, seed: int, log: IO[bytes]) -> LoadRun:
+def open311_once(
+    seconds: float, concurrency: int, seed: int, log: IO[bytes], source: Path | None = None
+) -> LoadRun:
+    """One run on a fresh database; ``source``, see ``serving``."""
     rng = random.Random(seed)
-    with fresh_database() as database, serving(database, WORKERS, log) as (base, pid):
+    with fresh_database() as database, serving(database, WORKERS, log, source) as (base, pid):
         positions = workload(base, database, rng).positions
         offered = services(base)
         before = stored(database).numbers
