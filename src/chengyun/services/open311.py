@@ -533,7 +533,32 @@ def submit_request(
     same api_key and ``Idempotency-Key`` it answers with the same request (``created``
     false). ``applications`` remembers api_keys (else each is read); ``take`` writes the
     report (the process's group commit; else ``report_case`` on ``uow``); ``services``
-    remembers the taxonomy the service code is checked against (else it is read)."""
+    remembers the taxonomy the service code is checked against (else it is read).
+
+    ``check_request`` and ``take_request`` are its two halves, for a caller that waits
+    for the take its own way (the HTTP route, on its event loop)."""
+    checked = check_request(uow, env, submission, client_key, audit, applications, services)
+    if take is None:
+
+        def take(report: Report) -> Reported:
+            return report_one(uow, env, report)
+
+    return take_request(uow, checked, take)
+
+
+def check_request(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    submission: Submission,
+    client_key: str | None = None,
+    audit: AuditEntry | None = None,
+    applications: ApplicationCache | None = None,
+    services: ServiceCache | None = None,
+) -> CheckedRequest:
+    """``submit_request``'s checks, nothing written: the request as it will be reported,
+    or the ``InvalidInput`` (``NotFound`` for an unknown service) that says what to fix.
+    It reads the database only for what the caches do not hold and for an
+    ``address_string`` sent without ``lat`` and ``long`` (``needs_reading``)."""
     code = _text(submission.service_code).upper()
     if not code:
         raise _invalid(
@@ -600,36 +625,73 @@ def submit_request(
     intake = Intake(
         secrets.token_urlsafe(18), application.id, client, body_hash, media_url, env.clock.now()
     )
-    if take is None:
-
-        def take(report: Report) -> Reported:
-            return report_one(uow, env, report)
-
     taking = _Take(env.clock, application.name, command, body_hash, media_url, citizen, audit)
-    for _ in range(2):
-        try:
-            result = take(taking.report(intake, fresh=True))
-            break
-        except DuplicateKey:  # the application used this Idempotency-Key before
-            if client is None:
-                raise
-            with uow:
-                seen = uow.open311.intake_by_client_key(application.id, client)
-            if seen is not None:  # else the request that held the key was undone: take it
-                intake = _reused(seen, body_hash)
-                result = take(taking.report(intake, fresh=False))
-                break
-    else:
-        raise Conflict(
-            "同一幂等键的请求正在处理 / a request with this Idempotency-Key is being taken in",
-            [Problem(("header", "Idempotency-Key"), "send it again shortly", "busy")],
-        )
-    notice = None
-    if result.record.case.status is CaseStatus.REPORTED:
-        notice = Words(
-            "已收到，待城运中心立案", "Received: the command centre will register it shortly"
-        )
-    return Submitted(result.record.case.number, intake.token, result.created, notice)
+    return CheckedRequest(application.id, intake, taking)
+
+
+def needs_reading(submission: Submission) -> bool:
+    """Whether ``check_request`` looks the position up in the gazetteer (an
+    ``address_string`` and no ``lat``/``long``): the one check that always reads."""
+    return not (_text(submission.lat) or _text(submission.long)) and bool(
+        _text(submission.address_string)
+    )
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A POST request that passed its checks (已核验的服务请求): its new intake record
+    (a fresh token; its ``Idempotency-Key``, if any) and how its case is reported."""
+
+    application_id: int
+    intake: Intake
+    taking: _Take
+
+    def report(self) -> Report:
+        """The first try: the case reported with the new intake record written in its
+        transaction (``DuplicateKey`` when the application used the key before)."""
+        return self.taking.report(self.intake, fresh=True)
+
+    def submitted(self, result: Reported, intake: Intake | None = None) -> Submitted:
+        """The answer for the case ``result`` reported (through ``intake``, else the new
+        record)."""
+        notice = None
+        if result.record.case.status is CaseStatus.REPORTED:
+            notice = Words(
+                "已收到，待城运中心立案", "Received: the command centre will register it shortly"
+            )
+        token = (intake or self.intake).token
+        return Submitted(result.record.case.number, token, result.created, notice)
+
+
+def take_request(
+    uow: UnitOfWork,
+    checked: CheckedRequest,
+    take: Callable[[Report], Reported],
+    key_used: bool = False,
+) -> Submitted:
+    """Report ``checked`` with ``take``. When its ``Idempotency-Key`` was used before (or
+    ``key_used``: a first try already said so), the stored request with that key answers,
+    if it was the same request (else 409); a request that held the key and was undone
+    leaves it free for this one."""
+    client = checked.intake.client_key
+    for attempt in range(2):
+        if attempt or not key_used:
+            try:
+                return checked.submitted(take(checked.report()))
+            except DuplicateKey:  # the application used this Idempotency-Key before
+                if client is None:
+                    raise
+        elif client is None:
+            raise ValueError("key_used: the request has no Idempotency-Key")
+        with uow:
+            seen = uow.open311.intake_by_client_key(checked.application_id, client)
+        if seen is not None:  # else the request that held the key was undone: take it
+            intake = _reused(seen, checked.taking.body_hash)
+            return checked.submitted(take(checked.taking.report(intake, fresh=False)), intake)
+    raise Conflict(
+        "同一幂等键的请求正在处理 / a request with this Idempotency-Key is being taken in",
+        [Problem(("header", "Idempotency-Key"), "send it again shortly", "busy")],
+    )
 
 
 @dataclass(frozen=True)

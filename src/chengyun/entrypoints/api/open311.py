@@ -9,6 +9,7 @@ wherever they are raised, dependencies included — answer in the spec's own for
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -37,7 +38,8 @@ from chengyun.entrypoints.api.errors import status_for
 from chengyun.entrypoints.api.security import requires
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
-from chengyun.services.records import PhotoRecord
+from chengyun.services.accounts import AuditEntry
+from chengyun.services.records import DuplicateKey, PhotoRecord
 
 log = logging.getLogger(__name__)
 Public = Annotated[Principal | None, Depends(requires(Permission.PUBLIC))]
@@ -347,6 +349,38 @@ def _attributes(values: Mapping[str, Any]) -> dict[str, str | list[str]]:
     return found
 
 
+async def _submit(
+    platform: Platform,
+    submission: open311.Submission,
+    client_key: str | None,
+    audit: AuditEntry | None,
+    applications: open311.ApplicationCache,
+    services: open311.ServiceCache,
+) -> open311.Submitted:
+    """``submit_request`` waited for on the event loop: the checks here (from the
+    process's caches) unless the position must be looked up in the gazetteer, the case
+    by the group commit; only a used ``Idempotency-Key`` (reading the stored request)
+    goes to a thread."""
+    uow, env = platform.uow(), platform.cases
+    if open311.needs_reading(submission):
+        checked = await run_in_threadpool(
+            open311.check_request, uow, env, submission, client_key, audit, applications, services
+        )
+    else:
+        checked = open311.check_request(
+            uow, env, submission, client_key, audit, applications, services
+        )
+    try:
+        result = await asyncio.wrap_future(platform.group_commit.submit(checked.report()))
+    except DuplicateKey:
+        if checked.intake.client_key is None:
+            raise
+        return await run_in_threadpool(
+            open311.take_request, uow, checked, platform.group_commit.report, True
+        )
+    return checked.submitted(result)
+
+
 @router.post(
     "/requests.{format}",
     summary="提交服务请求 / Submit a service request (form-encoded or JSON; api_key)",
@@ -397,15 +431,12 @@ async def create_request(
         media=media,
     )
     # a new request's audit record is written in its transaction, not after it by the middleware
-    submitted = await run_in_threadpool(
-        open311.submit_request,
-        platform.uow(),
-        platform.cases,
+    submitted = await _submit(
+        platform,
         submission,
         request.headers.get("idempotency-key"),
         entry_for(request.scope, 201),
         _applications(request, platform),
-        platform.group_commit.report,
         _services(request, platform),
     )
     if submitted.created:
