@@ -1,7 +1,7 @@
 """Intake (or Open311) at two revisions, run in pairs: which is faster on a machine whose
 speed drifts.
 
-    python -m bench.compare REV [--open311] [--pairs 4] [--seconds 15] [--record]
+    python -m bench.compare REV [--open311 | --open-cases] [--pairs 4] [--seconds 15] [--record]
 
 The benchmark machines are shared virtual machines: within one hour the same code went
 from 600 to 900 cases/s and its server CPU per case from 1.3 to 1.8 ms, so two sections
@@ -12,8 +12,9 @@ from ``REV``'s source and from this checkout in turn, in the order old, new, new
 (so that a drift of the machine falls on both alike), and prints each pair's ratios
 (this checkout / ``REV``) of cases/s and of the server's and PostgreSQL's CPU per case,
 with their medians. ``--open311`` runs the Open311 benchmark's run instead
-(``open311.open311_once``: ``POST requests.json``, 2 server processes). ``--record``
-appends them to ``RESULTS.md``.
+(``open311.open311_once``: ``POST requests.json``, 2 server processes);
+``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases.
+``--record`` appends them to ``RESULTS.md``.
 
 ``REV``'s ``src`` is taken with ``git archive`` and put first on the old server's
 ``PYTHONPATH``; everything else — the database (this checkout's migrations and demo),
@@ -31,7 +32,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.intake import LoadRun, describe, intake_once, server_log
+from bench.intake import OPEN_CASES, LoadRun, describe, intake_once, server_log
 from bench.open311 import open311_once
 from bench.record import Figure, append, fmt
 
@@ -70,10 +71,15 @@ def _migrations(src: Path) -> list[str]:
 
 
 def compare(
-    revision: str, pairs: int, seconds: float, concurrency: int = 32, open311: bool = False
+    revision: str,
+    pairs: int,
+    seconds: float,
+    concurrency: int = 32,
+    open311: bool = False,
+    open_cases: bool = False,
 ) -> tuple[list[tuple[LoadRun, LoadRun]], list[Figure]]:
     """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures; with
-    ``open311``, of the Open311 benchmark."""
+    ``open311``, of the Open311 benchmark; with ``open_cases``, of intake at scale."""
     done: list[tuple[LoadRun, LoadRun]] = []
     with tempfile.TemporaryDirectory(prefix="chengyun-compare-") as scratch, server_log() as log:
         old_src = source_of(revision, Path(scratch))
@@ -89,14 +95,16 @@ def compare(
                 if open311:
                     runs[which] = open311_once(seconds, concurrency, 100 + i, log, source)
                 else:
-                    runs[which] = intake_once(2, seconds, concurrency, 100 + i, log, source=source)
+                    runs[which] = intake_once(
+                        2, seconds, concurrency, 100 + i, log, open_cases=open_cases, source=source
+                    )
                 label = revision if which == "old" else "this checkout"
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
             done.append((runs["old"], runs["new"]))
             old, new = runs["old"], runs["new"]
             ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
             print(f"  pair {i + 1}: {ratios}", flush=True)
-    return done, figures(revision, done, seconds, concurrency, open311)
+    return done, figures(revision, done, seconds, concurrency, open311, open_cases)
 
 
 def figures(
@@ -105,11 +113,13 @@ def figures(
     seconds: float,
     concurrency: int,
     open311: bool = False,
+    open_cases: bool = False,
 ) -> list[Figure]:
     what = "Open311 POST requests.json" if open311 else "intake"
+    scale = f", {OPEN_CASES:,} open cases stored before" if open_cases else ""
     label = (
-        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers, "
-        f"in pairs with {revision}"
+        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers"
+        f"{scale}, in pairs with {revision}"
     )
     reference = "— (reference)"
     result = [
@@ -136,11 +146,20 @@ def main() -> None:
     parser.add_argument(
         "--open311", action="store_true", help="compare Open311 POSTs instead of intake"
     )
+    parser.add_argument(
+        "--open-cases",
+        action="store_true",
+        help=f"intake on a database already holding {OPEN_CASES:,} open cases",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.pairs < 1 or args.seconds <= 0:
         parser.error("--pairs must be at least 1 and --seconds above 0")
-    _, found = compare(args.revision, args.pairs, args.seconds, open311=args.open311)
+    if args.open311 and args.open_cases:
+        parser.error("--open311 and --open-cases do not go together")
+    _, found = compare(
+        args.revision, args.pairs, args.seconds, open311=args.open311, open_cases=args.open_cases
+    )
     for f in found:
         print(
             f"{f.benchmark}: median {fmt(f.median)} {f.unit} ({fmt(min(f.runs))}–{fmt(max(f.runs))})"
