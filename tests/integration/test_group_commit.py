@@ -194,6 +194,58 @@ def test_video_alerts_joining_stored_cases_lock_them_first_and_join_them_with_th
         assert lock < chain
 
 
+def test_alerts_joining_earlier_cases_are_taken_together_after_the_batch(
+    demo: Platform,
+) -> None:
+    place = {"lng": CENTRE[0] - 0.002, "lat": CENTRE[1] + 0.002}
+    stored = report_case(demo.uow(), demo.cases, *_args(_report(60, key="stored", **place)))
+    subclass = stored.record.case.subclass
+    other = {"lng": CENTRE[0] + 0.003, "lat": CENTRE[1] - 0.003}
+    alerts = [
+        _report(61 + i, channel=Channel.VIDEO_AI, subclass=subclass, **place) for i in range(3)
+    ]
+    batch = [
+        _report(70, subclass="E0102", **other),
+        *alerts,
+        _report(71, subclass="E0102", channel=Channel.VIDEO_AI, **other),  # joins the 70th
+    ]
+    before = _count(demo, t.audit_log)
+    sent: list[str] = []
+    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    sa.event.listen(*listen)
+    try:
+        taken = report_cases(demo.uow(), demo.cases, batch)
+    finally:
+        sa.event.remove(*listen)
+    # each as if reported alone: the three join the stored case, the last the batch's own
+    assert [r.record.case.merged_into for r in taken[1:4]] == [stored.record.id] * 3
+    assert taken[4].record.case.merged_into == taken[0].record.id
+    with demo.uow() as uow:
+        joined = uow.cases.get(stored.record.id)
+        own = uow.cases.get(taken[0].record.id)
+        merged = [uow.cases.get(r.record.id) for r in taken[1:]]
+    assert joined is not None and own is not None
+    assert [d["number"] for d in joined.case.duplicates] == [
+        r.record.case.number for r in taken[1:4]
+    ]
+    assert [d["number"] for d in own.case.duplicates] == [taken[4].record.case.number]
+    assert all(m is not None and m.case.status is CaseStatus.MERGED for m in merged)
+    # numbered after the batch's own, gapless, in id order
+    numbers = [r.record.case.number for r in taken[1:4]]
+    first = int(numbers[0][-5:])
+    assert [int(n[-5:]) for n in numbers] == [first, first + 1, first + 2]
+    assert sorted(r.record.id for r in taken[1:4]) == [r.record.id for r in taken[1:4]]
+    if demo.engine.dialect.name == "postgresql":
+        # the tail's numbers taken in one go (the batch's, then the tail's), its rows held
+        # back and copied a table at a time: no statement of its own for any alert's row
+        sequences = [s for s in sent if s.startswith("INSERT INTO case_sequences")]
+        assert len(sequences) == 2
+        written = ("INSERT INTO cases", "INSERT INTO idempotency_keys", "INSERT INTO case_events")
+        assert not [s for s in sent if s.startswith(written)]
+    count, breaks, _ = verify_audit(demo.uow())
+    assert (count, breaks) == (before + len(batch), [])
+
+
 @pytest.mark.parametrize("taken", ["in a batch", "alone"])
 def test_an_alert_joining_a_stored_case_waits_for_its_row_before_taking_the_audit_chain(
     demo: Platform, taken: str

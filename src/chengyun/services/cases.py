@@ -367,12 +367,13 @@ def report_cases(
     are written one statement per table.
 
     A video alert that joins an earlier open case (``_merge_alert``) is taken after the
-    batch's end, in the same transaction, as ``report_case`` takes it: the earlier case
-    is changed, and the alert's number goes into it. Those joining a stored case are seen
-    before anything is written, and the stored cases' rows are locked then, before the
-    audit chain, in the order an action takes them (the case, then the chain); those
-    joining a case of their own batch are found as they are taken. Either way the others'
-    cases are as they would have been: a merged alert is no open case for them to find.
+    batch's end, in the same transaction, with the others that do (``_take_tail``): the
+    earlier case is changed, and the alert's number goes into it. Those joining a stored
+    case are seen before anything is written, and the stored cases' rows are locked then,
+    before the audit chain, in the order an action takes them (the case, then the chain);
+    those joining a case of their own batch are found as they are taken. Either way the
+    others' cases are as they would have been: a merged alert is no open case for them to
+    find.
 
     All or nothing: if any report is refused or its Idempotency-Key was used before, the
     whole transaction is undone and the error raised; the caller then takes each report
@@ -395,8 +396,8 @@ def report_cases(
             except _MergesLater:
                 later.append(i)
         batch.finish(uow, env.clock, [taken[i].record for i in sorted(taken)])
-        for i in sorted(later):
-            taken[i] = _take(uow, env, reports[i], locations[i], look_up=False)
+        if later:
+            taken.update(_take_tail(uow, env, batch, reports, locations, sorted(later)))
         uow.commit()
     return [taken[i] for i in range(len(reports))]
 
@@ -473,6 +474,37 @@ class _MergesLater(Exception):
     ``report_cases`` takes it after the batch's end, when that case has its number."""
 
 
+def _take_tail(
+    uow: UnitOfWork,
+    env: CaseEnvironment,
+    batch: _Batch,
+    reports: Sequence[Report],
+    locations: Sequence[Location | None],
+    later: Sequence[int],
+) -> dict[int, Reported]:
+    """The video alerts of a batch that join an earlier case, taken after the batch's
+    end (its cases have their numbers then) and together: their numbers taken at once,
+    their rows held back and written one statement per table, their messages and audit
+    records written last, as a batch's are. Each joins its case as ``_take`` alone would
+    join it; one that finds none after all is taken as any other report."""
+    uow.cases.hold_back(len(later))
+    taxonomy = taxonomy_in_force(uow, env)
+    wanted: dict[str, int] = {}
+    for i in later:
+        command = reports[i].command
+        prefix = _number_prefix(env, command, _rule(taxonomy, command.subclass))
+        wanted[prefix] = wanted.get(prefix, 0) + 1
+    lasts = uow.cases.next_sequences(wanted)
+    numbers = {
+        prefix: [f"{prefix}{n:05d}" for n in range(lasts[prefix] - count + 1, lasts[prefix] + 1)]
+        for prefix, count in wanted.items()
+    }
+    tail = _Batch(batch.token, numbers=numbers)
+    taken = {i: _take(uow, env, reports[i], locations[i], look_up=False, batch=tail) for i in later}
+    tail.finish(uow, env.clock, [])
+    return taken
+
+
 @dataclass
 class _Batch:
     """What a group commit writes at its end: its cases carry provisional numbers
@@ -484,8 +516,13 @@ class _Batch:
     """Provisional number → the real number's prefix (subclass code + date)."""
     messages: list[OutboxMessage] = field(default_factory=list)
     audits: list[AuditEntry] = field(default_factory=list)
+    numbers: dict[str, list[str]] | None = None
+    """A tail's (``_take_tail``): the real numbers taken ahead, by prefix. Its video
+    alerts join their earlier cases as they are taken."""
 
     def number(self, prefix: str) -> str:
+        if self.numbers is not None:
+            return self.numbers[prefix].pop(0)
         provisional = f"~{self.token}{len(self.prefixes):04d}"
         self.prefixes[provisional] = prefix
         return provisional
@@ -583,7 +620,7 @@ def _take(
     )
     nearby = _earlier_nearby(uow, env, record.case)
     if nearby and record.case.channel is Channel.VIDEO_AI:
-        if batch is not None:
+        if batch is not None and batch.numbers is None:
             raise _MergesLater()
         uow.cases.add(record)
         original = uow.cases.get(nearby[0].id, for_update=True)
@@ -637,6 +674,14 @@ def _locate(env: CaseEnvironment, command: ReportCommand) -> Location | None:
         return None
 
 
+def _number_prefix(env: CaseEnvironment, command: ReportCommand, rule: Subclass) -> str:
+    """The new case's number without its sequence: the subclass code and the day (China
+    time) the report was observed, or today."""
+    now = as_china_time(env.clock.now())
+    at = min(as_china_time(command.observed_at), now) if command.observed_at else now
+    return f"{rule.code}{at.strftime('%Y%m%d')}"
+
+
 def _new_case(
     uow: UnitOfWork,
     env: CaseEnvironment,
@@ -677,7 +722,7 @@ def _new_case(
             ],
         )
     urgency = intake_urgency(rule, command.channel, command.hazard, command.urgent)
-    prefix = f"{rule.code}{at.strftime('%Y%m%d')}"
+    prefix = _number_prefix(env, command, rule)
     if number_for is not None:
         number = number_for(prefix)
     else:

@@ -841,7 +841,8 @@ class SqlCaseRepository:
         if self._held_back is not None:
             if self._rewrite_held(record):
                 return
-            self._write_held()  # the case's rows may be among those held back
+            if self._holds(record.id):  # its events or measure profile (SQLite: its row)
+                self._write_held()
         facts = _facts(record)
         row = _case_row(record, facts)
         result = self.connection.execute(
@@ -872,11 +873,22 @@ class SqlCaseRepository:
         for i, profile in enumerate(profiles):
             if profile["case_id"] == record.id:
                 profiles[i] = case_measures.profile_row(record.id, facts)
+        if record.case.status not in OPEN_STATUSES:  # e.g. merged: no longer open nearby
+            self._batch_open = [(c, n) for c, n in self._batch_open if n.id != record.id]
         self._append_events(record)
         return True
 
+    def _holds(self, case_id: int) -> bool:
+        """Whether rows of case ``case_id`` (its own, its events, its measure profile…)
+        are among those held back."""
+        for name, (_, rows) in (self._held_back or {}).items():
+            key = "id" if name == "cases" else "case_id"
+            if any(row.get(key) == case_id for row in rows):
+                return True
+        return False
+
     def _load(self, by: str, key: Any, for_update: bool = False) -> CaseRecord | None:
-        if self._held_back is not None:
+        if self._held_back is not None and (by != "id" or self._holds(key)):
             self._write_held()  # the case's rows may be among those held back
         locked = for_update and self.dialect == "postgresql"
         row = self.connection.execute(_LOAD[by, locked], {"key": key}).first()
