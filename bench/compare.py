@@ -66,6 +66,20 @@ def source_of(revision: str, into: Path) -> Path:
     return into / "src"
 
 
+def short_name(revision: str) -> str:
+    """``revision`` as its abbreviated commit id (``HEAD~2`` names nothing once recorded)."""
+    named = subprocess.run(
+        ["git", "rev-parse", "--short", f"{revision}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if named.returncode != 0:
+        raise SystemExit(f"no such revision: {revision}")
+    return named.stdout.strip()
+
+
 def _migrations(src: Path) -> list[str]:
     return sorted(p.name for p in (src.parent / MIGRATIONS).glob("*.py"))
 
@@ -158,7 +172,11 @@ def main() -> None:
     if args.open311 and args.open_cases:
         parser.error("--open311 and --open-cases do not go together")
     _, found = compare(
-        args.revision, args.pairs, args.seconds, open311=args.open311, open_cases=args.open_cases
+        short_name(args.revision),
+        args.pairs,
+        args.seconds,
+        open311=args.open311,
+        open_cases=args.open_cases,
     )
     for f in found:
         print(
