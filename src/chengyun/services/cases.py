@@ -489,10 +489,12 @@ def _take_tail(
     join it; one that finds none after all is taken as any other report."""
     uow.cases.hold_back(len(later))
     taxonomy = taxonomy_in_force(uow, env)
+    now = as_china_time(env.clock.now())
     wanted: dict[str, int] = {}
     for i in later:
         command = reports[i].command
-        prefix = _number_prefix(env, command, _rule(taxonomy, command.subclass))
+        at = min(as_china_time(command.observed_at), now) if command.observed_at else now
+        prefix = _number_prefix(_rule(taxonomy, command.subclass), at)  # as _new_case's
         wanted[prefix] = wanted.get(prefix, 0) + 1
     lasts = uow.cases.next_sequences(wanted)
     numbers = {
@@ -518,7 +520,9 @@ class _Batch:
     audits: list[AuditEntry] = field(default_factory=list)
     numbers: dict[str, list[str]] | None = None
     """A tail's (``_take_tail``): the real numbers taken ahead, by prefix. Its video
-    alerts join their earlier cases as they are taken."""
+    alerts join their earlier cases as they are taken. (Should the day turn between
+    taking them and a case, its prefix is missing: the ``KeyError`` undoes the batch, and
+    its reports are taken alone.)"""
 
     def number(self, prefix: str) -> str:
         if self.numbers is not None:
@@ -674,11 +678,9 @@ def _locate(env: CaseEnvironment, command: ReportCommand) -> Location | None:
         return None
 
 
-def _number_prefix(env: CaseEnvironment, command: ReportCommand, rule: Subclass) -> str:
-    """The new case's number without its sequence: the subclass code and the day (China
-    time) the report was observed, or today."""
-    now = as_china_time(env.clock.now())
-    at = min(as_china_time(command.observed_at), now) if command.observed_at else now
+def _number_prefix(rule: Subclass, at: datetime) -> str:
+    """A new case's number without its sequence: the subclass code and the day (China
+    time, ``at``) the case was observed."""
     return f"{rule.code}{at.strftime('%Y%m%d')}"
 
 
@@ -722,7 +724,7 @@ def _new_case(
             ],
         )
     urgency = intake_urgency(rule, command.channel, command.hazard, command.urgent)
-    prefix = _number_prefix(env, command, rule)
+    prefix = _number_prefix(rule, at)
     if number_for is not None:
         number = number_for(prefix)
     else:
