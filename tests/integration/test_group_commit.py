@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -19,8 +19,10 @@ import sqlalchemy as sa
 
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.account_repository import AUDIT_CHAIN_LOCK
+from chengyun.clock import DrivenClock
 from chengyun.domain.cases import CaseStatus, Channel
 from chengyun.domain.errors import Conflict, InvalidInput
+from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import AuditEntry, verify_audit
@@ -244,6 +246,31 @@ def test_alerts_joining_earlier_cases_are_taken_together_after_the_batch(
         assert not [s for s in sent if s.startswith(written)]
     count, breaks, _ = verify_audit(demo.uow())
     assert (count, breaks) == (before + len(batch), [])
+
+
+def test_a_tail_whose_day_turns_meanwhile_is_undone_and_taken_alone(
+    demo: Platform, clock: DrivenClock
+) -> None:
+    clock.set(datetime(2020, 6, 24, 23, 59, 59, tzinfo=CHINA_TZ))
+    place = {"lng": CENTRE[0] - 0.003, "lat": CENTRE[1] - 0.001}
+    stored = report_case(demo.uow(), demo.cases, *_args(_report(80, key="stored", **place)))
+    subclass = stored.record.case.subclass
+
+    def midnight(uow: UnitOfWork, command: ReportCommand) -> ReportCommand:
+        clock.tick(timedelta(seconds=2))  # the tail took its numbers on the 24th
+        return command
+
+    alert = replace(
+        _report(81, channel=Channel.VIDEO_AI, subclass=subclass, **place), with_case=midnight
+    )
+    committer = GroupCommit(demo.uow, demo.cases)
+    (taken,) = [f.result(timeout=60) for f in committer.submit_all([alert])]
+    assert committer.stats.batches_undone == 1
+    assert taken.created and taken.record.case.merged_into == stored.record.id
+    assert taken.record.case.number == f"{subclass}2020062500001"  # the 24th's left unused
+    with demo.engine.connect() as connection:
+        numbers = set(connection.execute(sa.select(t.cases.c.number)).scalars())
+    assert numbers == {stored.record.case.number, taken.record.case.number}
 
 
 @pytest.mark.parametrize("taken", ["in a batch", "alone"])
