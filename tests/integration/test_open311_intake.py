@@ -5,6 +5,7 @@ still stop working when revoked, here at once and elsewhere within a second."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,11 @@ from chengyun.adapters.db.case_repository import TAXONOMY
 from chengyun.adapters.db.open311_repository import APPLICATIONS
 from chengyun.adapters.db.read_cache import changed_here
 from chengyun.adapters.db.tables_open311 import open311_requests
+from chengyun.clock import DrivenClock
+from chengyun.config import Settings
 from chengyun.domain.errors import Forbidden, InvalidInput, NotFound
 from chengyun.domain.taxonomy import Taxonomy
+from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
 from chengyun.services.taxonomy import replace_taxonomy
@@ -218,3 +222,31 @@ def test_the_services_changed_in_this_process_are_seen_at_once(demo: Platform) -
     # the same tick: the counter is not read again, yet this process's change is seen
     with pytest.raises(NotFound, match="E0102"):
         _submit(demo, raw, cache)
+
+
+def test_with_the_territory_in_memory_a_request_is_checked_and_answered_the_same(
+    demo: Platform, db: sa.Engine, clock: DrivenClock, tmp_path: Path
+) -> None:
+    """The route checks a request on its event loop while the territory is fresh in
+    memory (the tests' platform checks it on every request, so in a thread)."""
+    settings = Settings(
+        mode="test",
+        data_dir=tmp_path,
+        database_url=db.url.render_as_string(hide_password=False),
+        territory_refresh_seconds=60,
+    )
+    kept = Platform(settings, clock=clock, engine_override=db)
+    with TestClient(create_app(platform=kept), raise_server_exceptions=False) as anonymous:
+        warm = anonymous.post(PATH, data=_fields(), headers={"Idempotency-Key": "f-0"})
+        assert warm.status_code == 201, warm.text
+        assert kept.territory_index.fresh()
+        headers = {"Idempotency-Key": "f-1"}
+        first = anonymous.post(PATH, data=_fields(), headers=headers)
+        again = anonymous.post(PATH, data=_fields(), headers=headers)
+        other = anonymous.post(PATH, data=_fields(description="另一件事 / other"), headers=headers)
+        outside = anonymous.post(PATH, data=_fields(lat="31.0", long="120.0"))
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200 and again.json() == first.json()
+    assert other.status_code == 409
+    assert outside.status_code == 400 and outside.json()[0]["description"]
+    assert _count(kept, open311_requests) == 2 and _count(kept, t.cases) == 2

@@ -123,6 +123,11 @@ class TerritoryIndexCache:
         with self._lock:
             self._index = None
 
+    def fresh(self) -> bool:
+        """Whether ``get`` answers from memory now: an index loaded and checked within
+        ``refresh_seconds`` (no query, no wait for another thread's reload)."""
+        return self._index is not None and time.monotonic() - self._checked < self._refresh
+
     def get(self) -> TerritoryIndex:
         """The current index; ``NotFound``-style ``InvalidInput`` if no territory is loaded."""
         now = time.monotonic()

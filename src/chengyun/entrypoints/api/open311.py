@@ -357,12 +357,12 @@ async def _submit(
     applications: open311.ApplicationCache,
     services: open311.ServiceCache,
 ) -> open311.Submitted:
-    """``submit_request`` waited for on the event loop: the checks here (from the
-    process's caches) unless the position must be looked up in the gazetteer, the case
-    by the group commit; only a used ``Idempotency-Key`` (reading the stored request)
-    goes to a thread."""
+    """``submit_request`` waited for on the event loop: the checks here, from the
+    process's caches — in a thread when they would read (the position looked up in the
+    gazetteer, the territory due for its check or being loaded) — and the case by the
+    group commit; a used ``Idempotency-Key`` (reading the stored request) in a thread."""
     uow, env = platform.uow(), platform.cases
-    if open311.needs_reading(submission):
+    if open311.needs_reading(submission) or not platform.territory_index.fresh():
         checked = await run_in_threadpool(
             open311.check_request, uow, env, submission, client_key, audit, applications, services
         )
