@@ -9,6 +9,8 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +66,18 @@ def _commits(platform: Platform) -> list[int]:
     return seen
 
 
+@contextmanager
+def _statements(platform: Platform) -> Iterator[list[str]]:
+    """The SQL statements sent meanwhile (SQLAlchemy's: a COPY is not among them)."""
+    sent: list[str] = []
+    listen = (platform.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    sa.event.listen(*listen)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(*listen)
+
+
 def test_a_batch_is_one_transaction_and_each_case_is_as_if_reported_alone(
     demo: Platform,
 ) -> None:
@@ -96,13 +110,8 @@ def test_a_batch_numbers_its_cases_at_the_end_gapless_in_id_order(demo: Platform
         _report(20, subclass="E0102", **same_place),
         _report(21, subclass="E0102", **same_place),  # a possible duplicate of the one before
     ]
-    sent: list[str] = []
-    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    sa.event.listen(*listen)
-    try:
+    with _statements(demo) as sent:
         taken = report_cases(demo.uow(), demo.cases, reports)
-    finally:
-        sa.event.remove(*listen)
     if demo.engine.dialect.name == "postgresql":
         # the rows held back were written with their numbers, the duplicate's offer too:
         # nothing written and then updated
@@ -173,13 +182,8 @@ def test_video_alerts_joining_stored_cases_lock_them_first_and_join_them_with_th
         _report(55, channel=Channel.VIDEO_AI),  # nothing near it: taken with the batch
     ]
     committer = GroupCommit(demo.uow, demo.cases)
-    sent: list[str] = []
-    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    sa.event.listen(*listen)
-    try:
+    with _statements(demo) as sent:
         taken = [f.result(timeout=60) for f in committer.submit_all(batch)]
-    finally:
-        sa.event.remove(*listen)
     assert all(r.created for r in taken)
     merged = [taken[1].record.case.merged_into, taken[3].record.case.merged_into]
     assert merged == [stored.record.id] * 2  # as if reported alone
@@ -212,13 +216,8 @@ def test_alerts_joining_earlier_cases_are_taken_together_after_the_batch(
         _report(71, subclass="E0102", channel=Channel.VIDEO_AI, **other),  # joins the 70th
     ]
     before = _count(demo, t.audit_log)
-    sent: list[str] = []
-    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    sa.event.listen(*listen)
-    try:
+    with _statements(demo) as sent:
         taken = report_cases(demo.uow(), demo.cases, batch)
-    finally:
-        sa.event.remove(*listen)
     # each as if reported alone: the three join the stored case, the last the batch's own
     assert [r.record.case.merged_into for r in taken[1:4]] == [stored.record.id] * 3
     assert taken[4].record.case.merged_into == taken[0].record.id
@@ -341,13 +340,8 @@ def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_the
         _report(44, subclass="E0102", **place),
         _report(45, subclass="E0102", lng=CENTRE[0] + 0.01, lat=CENTRE[1]),  # far away
     ]
-    sent: list[str] = []
-    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    sa.event.listen(*listen)
-    try:
+    with _statements(demo) as sent:
         taken = [r.record for r in report_cases(demo.uow(), demo.cases, reports)]
-    finally:
-        sa.event.remove(*listen)
 
     def offered(i: int) -> list[int]:
         return [d["id"] for d in taken[i].extra.get("possible_duplicates", [])]
@@ -511,9 +505,6 @@ def test_concurrent_open311_requests_write_their_records_with_their_batch(
     batch and are then one request (the second answered with the first)."""
     from tests.integration.test_open311 import count_intakes, fields
 
-    sent: list[str] = []
-    listen = (demo.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-
     def send_all(keys: list[str]) -> list[httpx2.Response]:
         return _post_all(
             demo,
@@ -527,11 +518,8 @@ def test_concurrent_open311_requests_write_their_records_with_their_batch(
             ],
         )
 
-    sa.event.listen(*listen)
-    try:
+    with _statements(demo) as sent:
         answers = send_all([f"app-{i}" for i in range(16)])
-    finally:
-        sa.event.remove(*listen)
     assert [a.status_code for a in answers] == [201] * 16, [a.text for a in answers]
     stats = demo.group_commit.stats
     assert stats.batches_undone == 0 and stats.transactions < 16  # some taken together
