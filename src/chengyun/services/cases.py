@@ -431,7 +431,7 @@ def _merging_alerts(
         command = report.command
         if command.channel is not Channel.VIDEO_AI or command.lng is None or command.lat is None:
             continue
-        at = min(as_china_time(command.observed_at), now) if command.observed_at else now
+        at = _reported_at(command, now)
         nearby = uow.cases.nearby_open(
             command.subclass,
             command.lng,
@@ -493,8 +493,8 @@ def _take_tail(
     wanted: dict[str, int] = {}
     for i in later:
         command = reports[i].command
-        at = min(as_china_time(command.observed_at), now) if command.observed_at else now
-        prefix = _number_prefix(_rule(taxonomy, command.subclass), at)  # as _new_case's
+        at = _reported_at(command, now)
+        prefix = _number_prefix(_rule(taxonomy, command.subclass), at)
         wanted[prefix] = wanted.get(prefix, 0) + 1
     lasts = uow.cases.next_sequences(wanted)
     numbers = {
@@ -676,6 +676,13 @@ def _locate(env: CaseEnvironment, command: ReportCommand) -> Location | None:
         return env.locator.locate(command.lng, command.lat)
     except OutsideTerritory:
         return None
+
+
+def _reported_at(command: ReportCommand, now: datetime) -> datetime:
+    """When a new case of ``command`` counts as reported (China time): when it was
+    observed, or ``now`` (``_new_case`` refuses an observation further ahead than the
+    allowed skew, and takes one slightly ahead as now)."""
+    return min(as_china_time(command.observed_at), now) if command.observed_at else now
 
 
 def _number_prefix(rule: Subclass, at: datetime) -> str:

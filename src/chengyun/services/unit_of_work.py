@@ -97,8 +97,9 @@ class CaseRepository(Protocol):
         ``cases`` cases) and then write each table's in one statement; ``flush`` raises
         ``DuplicateKey`` for a key stored before. Meanwhile ``open_counts`` reads each
         person's count once and adds the cases added since, ``nearby_open`` finds the
-        cases added since, reading a case writes what is held first, and saving one
-        rewrites its rows if they are still held (else writes what is held first)."""
+        cases added since (while open), saving a case rewrites its rows if they are still
+        held, and reading or saving one writes what is held first when rows of that case
+        are among them (a read by number always does)."""
         ...
 
     def flush(self) -> None: ...
