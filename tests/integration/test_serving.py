@@ -1,6 +1,7 @@
-"""``chengyun serve --workers N``: each process listens on a socket of its own, so that the
-kernel spreads even a burst of keep-alive connections over them; a process that dies is
-replaced; a taken port, or a process that cannot start, is one clear error."""
+"""``chengyun serve --workers N``: the supervisor deals the connections it accepts to the
+processes in turn, so that even a burst of keep-alive connections is shared evenly; a
+process that dies is replaced, one that hangs is passed over and then replaced; a taken
+port, or a process that cannot start, is one clear error."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from tests.servers import free_port
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not serving.balanced_by_kernel(), reason="SO_REUSEPORT balancing is Linux's"
+        not serving.deals_connections(), reason="dealing connections (SCM_RIGHTS) is Linux's"
     ),
 ]
 
@@ -100,13 +101,19 @@ def _until(condition: Callable[[], bool], what: str, seconds: float = 90.0) -> N
         time.sleep(0.1)
 
 
-def _until_replaced(process: subprocess.Popen[bytes], port: int, gone: int, what: str) -> None:
-    """Until the server process ``gone`` is no more and two listen again."""
+def _ready(log: Path) -> int:
+    """How many server processes the supervisor has seen serve (its log)."""
+    return log.read_text("utf-8").count("] ready")
+
+
+def _until_replaced(process: subprocess.Popen[bytes], log: Path, gone: int, what: str) -> None:
+    """Until the server process ``gone`` is no more and the one replacing it serves (the
+    third to be ready)."""
     _until(
         lambda: (
             gone not in _server_processes(process.pid)
             and len(_server_processes(process.pid)) == 2
-            and _listening(port) == 2
+            and _ready(log) == 3
         ),
         what,
     )
@@ -140,7 +147,8 @@ def server(
             start_new_session=True,
         )
     try:
-        _until(lambda: _listening(port) == 2, "both processes listen")
+        _until(lambda: _ready(tmp_path / "server.log") == 2, "both processes serve")
+        assert _listening(port) == 1  # the supervisor's
         yield process, port
     finally:
         if process.poll() is None:
@@ -155,7 +163,8 @@ def test_a_burst_of_connections_is_shared_by_the_processes(
     workers = _server_processes(process.pid)
     assert len(workers) == 2
     # 32 keep-alive connections opened at once, as a load balancer's pool: with one shared
-    # socket, the process that woke first took them all
+    # socket, the process that woke first took them all; with a socket each, the kernel's
+    # hash gave one 20 and the other 12
     connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
     try:
         for connection in connections:
@@ -168,9 +177,9 @@ def test_a_burst_of_connections_is_shared_by_the_processes(
             if state == ESTABLISHED and peer in mine
         }
         held = _owners(workers, served)
-        # each process holds some: all 32 on one of the two by chance is 1 in 2**31
-        assert sum(held.values()) == 32
-        assert set(held) == set(workers), held
+        assert held == {workers[0]: 16, workers[1]: 16}, held
+        # the supervisor kept none of them
+        assert _owners([process.pid], served) == Counter()
     finally:
         for connection in connections:
             connection.close()
@@ -182,7 +191,7 @@ def test_a_process_that_dies_is_replaced_and_sigterm_stops_all(
     process, port = server
     first, second = _server_processes(process.pid)
     os.kill(first, signal.SIGKILL)
-    _until_replaced(process, port, first, "a new process replaces the one killed")
+    _until_replaced(process, tmp_path / "server.log", first, "a new one replaces the one killed")
     running = _server_processes(process.pid)
     assert second in running
     with socket.create_connection(("127.0.0.1", port)) as connection:
@@ -202,18 +211,43 @@ def test_a_process_that_hangs_is_replaced(
 ) -> None:
     process, port = server
     first, second = _server_processes(process.pid)
-    os.kill(first, signal.SIGSTOP)  # its socket still queues connections; it answers none
+    os.kill(first, signal.SIGSTOP)  # it answers nothing; connections dealt to it wait
     try:
-        _until_replaced(process, port, first, "a new process replaces the one that hangs")
+        _until_replaced(process, tmp_path / "server.log", first, "a new one replaces the hung one")
     finally:
         if Path(f"/proc/{first}").exists():
             os.kill(first, signal.SIGCONT)
     assert second in _server_processes(process.pid)  # the one that answered was left alone
-    for _ in range(8):  # every connection is answered, whichever socket takes it
+    for _ in range(8):  # every connection is answered, the new process serving too
         with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
             assert _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
     log = (tmp_path / "server.log").read_text("utf-8")
     assert f"server process [{first}] has not answered for " in log
+
+
+def _answered(port: int, seconds: float) -> bool:
+    """Whether a new connection's request is answered within ``seconds``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+            return _get(connection, "/api/v1/health") == b"HTTP/1.1 200 OK"
+    except OSError:  # timed out
+        return False
+
+
+@pytest.mark.parametrize("server", [["--hang-timeout", "0"]], indirect=True)
+def test_a_silent_process_is_passed_over(server: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, port = server
+    first, second = _server_processes(process.pid)
+    os.kill(first, signal.SIGSTOP)  # never replaced (--hang-timeout 0)
+    try:
+        # the connections dealt to it before its heartbeat went stale wait unanswered; two
+        # answered one after the other were both dealt to the other process
+        _until(lambda: _answered(port, 1.0) and _answered(port, 1.0), "two answered in a row")
+        for _ in range(8):  # then every one goes to the process that serves
+            assert _answered(port, 30.0)
+    finally:
+        os.kill(first, signal.SIGCONT)
+    assert _server_processes(process.pid) == [first, second]
 
 
 def test_a_taken_port_is_one_clear_error(env: dict[str, str]) -> None:
@@ -235,16 +269,13 @@ def test_a_taken_port_is_one_clear_error(env: dict[str, str]) -> None:
 
 
 def test_processes_that_cannot_start_stop_the_server(env: dict[str, str]) -> None:
-    # the port taken after the supervisor's own check (by a socket that does not allow
-    # sharing): each process fails to bind, and the supervisor gives up instead of
-    # starting them again forever
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        supervisor = serving.Supervisor("127.0.0.1", port, workers=2, check_every_s=0.1)
-        before = signal.getsignal(signal.SIGTERM)
-        assert supervisor.run() == 1
+    # an app that does not load: each process fails the same way, and the supervisor gives
+    # up instead of starting them again forever
+    supervisor = serving.Supervisor(
+        "127.0.0.1", free_port(), workers=2, check_every_s=0.1, app="chengyun.nowhere:app"
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    assert supervisor.run() == 1
     assert serving.STARTUP_FAILURE in {p.exitcode for p in supervisor.processes}
     assert not any(p.is_alive() for p in supervisor.processes)
     assert signal.getsignal(signal.SIGTERM) == before  # the test process's handlers restored

@@ -115,9 +115,8 @@ def serve(
 ) -> None:
     """Serve the platform (API and pages) / 启动服务.
 
-    With several processes on Linux, each listens on a socket of its own, so that the
-    kernel spreads connections over them, and one that dies or hangs is replaced
-    (``chengyun.entrypoints.serving``)."""
+    With several processes on Linux, the parent listens and deals the connections to them
+    in turn, and one that dies or hangs is replaced (``chengyun.entrypoints.serving``)."""
     import uvicorn
 
     from chengyun.entrypoints import serving
@@ -127,7 +126,7 @@ def serve(
         _require_schema(platform)
     host, port = host or settings.host, port or settings.port
     logged = settings.access_log if access_log is None else access_log
-    if workers > 1 and serving.balanced_by_kernel():
+    if workers > 1 and serving.deals_connections():
         raise typer.Exit(
             code=serving.serve(host, port, workers, hang_timeout_s=hang_timeout, access_log=logged)
         )
