@@ -10,7 +10,7 @@ benchmark's 2-worker run (``intake.intake_once``: a fresh database, ``chengyun s
 --workers 2``, 32 requests in flight, the database checked afterwards) with the server
 from ``REV``'s source and from this checkout in turn, in the order old, new, new, old, …
 (so that a drift of the machine falls on both alike), and prints each pair's ratios
-(this checkout / ``REV``) of cases/s and of the server's and PostgreSQL's CPU per case,
+(this checkout / ``REV``) of cases/s, of the 99th percentile latency and of the server's and PostgreSQL's CPU per case,
 with their medians. ``--open311`` runs the Open311 benchmark's run instead
 (``open311.open311_once``: ``POST requests.json``, 2 server processes);
 ``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases.
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What each pair compares, as a ratio this checkout / the other revision.
 MEASURES: dict[str, Callable[[LoadRun], float]] = {
     "cases/s": lambda run: run.rate,
+    "p99 latency": lambda run: run.p99_ms,
     "server CPU per case": lambda run: run.cpu_ms["server"],
     "PostgreSQL backends' CPU per case": lambda run: run.cpu_ms["postgres"],
 }
