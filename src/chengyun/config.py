@@ -62,11 +62,11 @@ class Settings(BaseSettings):
         10, ge=0, le=100, description="自处理抽查比例 / share of self-handled cases sampled"
     )
     group_commit_linger_ms: float = Field(
-        3.0,
+        10.0,
         ge=0,
         le=100,
-        description="成组等待（毫秒）/ how long a process's committing thread waits for more "
-        "reports while they come in together (0: never)",
+        description="成组等待（毫秒）/ how long a process's committing thread may wait for "
+        "more reports while they come in together (0: never)",
     )
     territory_refresh_seconds: float = Field(
         5.0, ge=0, description="how often a process checks for a newly imported territory"

@@ -453,6 +453,20 @@ def test_while_reports_come_together_the_thread_lingers_for_a_fuller_batch(
         GroupCommit(demo.uow, demo.cases, linger_s=-1)
 
 
+def test_a_linger_ends_once_as_many_wait_as_the_last_batches_held(demo: Platform) -> None:
+    # a linger of a minute, far short of max_batch: only the expected count ends it (and
+    # the thread stays between the batches, however slow the machine)
+    committer = GroupCommit(demo.uow, demo.cases, max_batch=8, linger_s=60, idle_s=60)
+    three = committer.submit_all([_report(i) for i in range(3)])  # taken at once, together
+    assert all(f.result(timeout=30).created for f in three)
+    assert (committer.stats.transactions, committer.stats.lingered) == (1, 0)
+    # the three senders come back one after the other: the thread waits for the three
+    again = [committer.submit(_report(i)) for i in range(3, 6)]
+    assert all(f.result(timeout=30).created for f in again)  # not after the minute
+    assert (committer.stats.transactions, committer.stats.largest_batch) == (2, 3)
+    assert committer.stats.lingered == 1
+
+
 def _post_all(demo: Platform, path: str, requests: list[dict[str, Any]]) -> list[httpx2.Response]:
     """POST each of ``requests`` (httpx's keyword arguments) to ``path`` at once, through
     the app in this process."""

@@ -141,7 +141,7 @@ def test_intake_policy_comes_from_settings(tmp_path) -> None:
 
 
 def test_the_group_commits_linger_comes_from_settings(tmp_path) -> None:
-    assert Platform(Settings(data_dir=tmp_path)).group_commit.linger_s == 0.003
+    assert Platform(Settings(data_dir=tmp_path)).group_commit.linger_s == 0.01
     quiet = Settings(data_dir=tmp_path, group_commit_linger_ms=0)
     assert Platform(quiet).group_commit.linger_s == 0
     with pytest.raises(ValidationError, match="group_commit_linger_ms"):
