@@ -1,7 +1,8 @@
 """Intake (or Open311) at two revisions, run in pairs: which is faster on a machine whose
 speed drifts.
 
-    python -m bench.compare REV [--open311 | --open-cases] [--pairs 4] [--seconds 15] [--record]
+    python -m bench.compare REV [--open311 | --open-cases] [--workers 2] [--pairs 4] [--seconds 15]
+        [--record]
 
 The benchmark machines are shared virtual machines: within one hour the same code went
 from 600 to 900 cases/s and its server CPU per case from 1.3 to 1.8 ms, so two sections
@@ -13,7 +14,8 @@ from ``REV``'s source and from this checkout in turn, in the order old, new, new
 (this checkout / ``REV``) of cases/s, of the 99th percentile latency and of the server's and PostgreSQL's CPU per case,
 with their medians. ``--open311`` runs the Open311 benchmark's run instead
 (``open311.open311_once``: ``POST requests.json``, 2 server processes);
-``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases.
+``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases;
+``--workers 1``, intake with one server process.
 ``--record`` appends them to ``RESULTS.md``.
 
 ``REV``'s ``src`` is taken with ``git archive`` and put first on the old server's
@@ -92,6 +94,7 @@ def compare(
     concurrency: int = 32,
     open311: bool = False,
     open_cases: bool = False,
+    workers: int = 2,
 ) -> tuple[list[tuple[LoadRun, LoadRun]], list[Figure]]:
     """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures; with
     ``open311``, of the Open311 benchmark; with ``open_cases``, of intake at scale."""
@@ -111,7 +114,13 @@ def compare(
                     runs[which] = open311_once(seconds, concurrency, 100 + i, log, source)
                 else:
                     runs[which] = intake_once(
-                        2, seconds, concurrency, 100 + i, log, open_cases=open_cases, source=source
+                        workers,
+                        seconds,
+                        concurrency,
+                        100 + i,
+                        log,
+                        open_cases=open_cases,
+                        source=source,
                     )
                 label = revision if which == "old" else "this checkout"
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
@@ -119,7 +128,7 @@ def compare(
             old, new = runs["old"], runs["new"]
             ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
             print(f"  pair {i + 1}: {ratios}", flush=True)
-    return done, figures(revision, done, seconds, concurrency, open311, open_cases)
+    return done, figures(revision, done, seconds, concurrency, open311, open_cases, workers)
 
 
 def figures(
@@ -129,11 +138,13 @@ def figures(
     concurrency: int,
     open311: bool = False,
     open_cases: bool = False,
+    workers: int = 2,
 ) -> list[Figure]:
     what = "Open311 POST requests.json" if open311 else "intake"
     scale = f", {OPEN_CASES:,} open cases stored before" if open_cases else ""
     label = (
-        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, 2 workers"
+        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, "
+        f"{workers} worker{'s' if workers > 1 else ''}"
         f"{scale}, in pairs with {revision}"
     )
     reference = "— (reference)"
@@ -166,18 +177,24 @@ def main() -> None:
         action="store_true",
         help=f"intake on a database already holding {OPEN_CASES:,} open cases",
     )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="intake's server processes (default 2)"
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.pairs < 1 or args.seconds <= 0:
         parser.error("--pairs must be at least 1 and --seconds above 0")
     if args.open311 and args.open_cases:
         parser.error("--open311 and --open-cases do not go together")
+    if args.workers < 1 or (args.open311 and args.workers != 2):
+        parser.error("--workers must be at least 1 (Open311 runs with 2)")
     _, found = compare(
         short_name(args.revision),
         args.pairs,
         args.seconds,
         open311=args.open311,
         open_cases=args.open_cases,
+        workers=args.workers,
     )
     for f in found:
         print(
