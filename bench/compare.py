@@ -148,18 +148,18 @@ def figures(
         f"{scale}, in pairs with {revision}"
     )
     reference = "— (reference)"
+    # Open311's figures count requests (each makes a case)
+    noun = "request" if open311 else "case"
+    rate = f"{noun}s/s"
     result = [
-        Figure(
-            f"{label}: cases/s, {revision}", "cases/s", [o.rate for o, _ in done], reference, True
-        ),
-        Figure(
-            f"{label}: cases/s, this commit", "cases/s", [n.rate for _, n in done], reference, True
-        ),
+        Figure(f"{label}: {rate}, {revision}", rate, [o.rate for o, _ in done], reference, True),
+        Figure(f"{label}: {rate}, this commit", rate, [n.rate for _, n in done], reference, True),
     ]
     for name, measure in MEASURES.items():
         ratios = [measure(n) / measure(o) for o, n in done]
+        named = name.replace("case", noun)
         result.append(
-            Figure(f"{label}: {name}, this commit / {revision}", "×", ratios, reference, True)
+            Figure(f"{label}: {named}, this commit / {revision}", "×", ratios, reference, True)
         )
     return result
 

@@ -257,18 +257,20 @@ class Supervisor:
             self.port,
             self.workers,
         )
-        self.slots = [self._start_one() for _ in range(self.workers)]
         dealer = threading.Thread(target=self._deal, args=(listener,), name="dealer")
-        dealer.start()
         failed = False
         try:
+            for _ in range(self.workers):
+                self.slots.append(self._start_one())  # each stopped below, whatever fails
+            dealer.start()
             while not self.stopping.wait(self.check_every_s):
                 failed = self._replace_the_dead()
                 if failed:
                     break
         finally:
             self.stopping.set()
-            dealer.join()
+            if dealer.is_alive():
+                dealer.join()
             listener.close()
             self._stop_all()
             for signum, handler in before.items():
