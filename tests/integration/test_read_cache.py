@@ -10,8 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from chengyun.adapters.db.account_repository import ACCOUNTS
+from chengyun.adapters.db.read_cache import changed_here
 from chengyun.domain.forces import Assignment, Person, Post, Shift, TeamType
 from chengyun.entrypoints.platform import Platform
+from chengyun.services.accounts import TokenCache
 from chengyun.services.forces import register_person
 from tests.factories import patrol_member, report, submit
 
@@ -44,6 +47,16 @@ def test_a_rolled_back_change_is_not_cached(demo: Platform) -> None:
 def test_case_and_list_pages_read_the_counters_along_and_see_other_processes_changes(
     client: TestClient, demo: Platform
 ) -> None:
+    def accounts_revision() -> int:
+        with demo.uow(reading=True) as uow:
+            return uow.accounts.revision()
+
+    # the bearer tokens' cache reads the counters alone once a second of real time, which
+    # a slow machine can let pass between the statements counted below: here it reads
+    # them once, before
+    client.app.state.TokenCache = TokenCache(  # type: ignore[attr-defined]
+        accounts_revision, lambda: changed_here(ACCOUNTS), check_seconds=float("inf")
+    )
     case = submit(client, report(reporter=patrol_member(client))).json()
     statements: list[str] = []
 

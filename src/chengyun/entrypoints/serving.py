@@ -95,6 +95,12 @@ def _dealt_server(config: Any, channel: socket.socket) -> Any:
 
     connecting: set[asyncio.Task[Any]] = set()
 
+    def connected(task: asyncio.Task[Any]) -> None:
+        connecting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # the client left before its transport was made (asyncio closed the socket)
+            logger.debug("连接未建立 / connection dropped: %s", task.exception())
+
     class DealtServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=[])  # the lifespan; no listening socket
@@ -134,7 +140,7 @@ def _dealt_server(config: Any, channel: socket.socket) -> Any:
                         )
                     )
                     connecting.add(task)  # kept until done
-                    task.add_done_callback(connecting.discard)
+                    task.add_done_callback(connected)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             asyncio.get_running_loop().remove_reader(channel.fileno())
