@@ -225,6 +225,28 @@ def test_a_process_that_hangs_is_replaced(
     assert f"server process [{first}] has not answered for " in log
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (an exited one may stay a zombie
+    until whoever adopted it reaps it)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
+
+
+def test_server_processes_leave_when_the_supervisor_is_killed(
+    server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    process, port = server
+    workers = _server_processes(process.pid)
+    os.kill(process.pid, signal.SIGKILL)  # no chance to stop them itself
+    process.wait(timeout=30)
+    _until(lambda: not any(_running(pid) for pid in workers), "the server processes exit")
+    assert _listening(port) == 0  # nothing holds the port
+    assert "the supervisor is gone" in (tmp_path / "server.log").read_text("utf-8")
+
+
 def _answered(port: int, seconds: float) -> bool:
     """Whether a new connection's request is answered within ``seconds``."""
     try:

@@ -15,7 +15,8 @@ connections opened at once are 16 and 16. A process gets connections once its ev
 turns (the app loaded), and none while its loop has been silent for ``STALE_S`` (it may
 hang); the parent also checks that the port is free, starts a new process when one dies
 or hangs, stops them all on SIGINT or SIGTERM, and stops everything if a process cannot
-start (the app does not load): that would fail the same way every time.
+start (the app does not load): that would fail the same way every time. A process whose
+supervisor is gone (killed) finishes its requests and exits.
 
 A process hangs when its event loop stops turning (a request stuck in a call that never
 returns, a process stopped by a debugger). Each process's loop writes the time into a
@@ -126,8 +127,14 @@ def _dealt_server(config: Any, channel: socket.socket) -> Any:
                     return
                 except OSError:
                     fds = []
-                if not fds:  # the supervisor is gone: nothing more will come
+                if not fds:  # the supervisor is gone (killed): nothing more will come
                     loop.remove_reader(channel.fileno())
+                    if not self.should_exit:
+                        logger.error(
+                            "主进程已不在，本进程退出 / the supervisor is gone; this server "
+                            "process finishes its requests and exits"
+                        )
+                        self.should_exit = True
                     return
                 for fd in fds:
                     connection = socket.socket(fileno=fd)
