@@ -11,8 +11,8 @@ benchmark's 2-worker run (``intake.intake_once``: a fresh database, ``chengyun s
 --workers 2``, 32 requests in flight, the database checked afterwards) with the server
 from ``REV``'s source and from this checkout in turn, in the order old, new, new, old, …
 (so that a drift of the machine falls on both alike), and prints each pair's ratios
-(this checkout / ``REV``) of cases/s, of the 99th percentile latency and of the server's and PostgreSQL's CPU per case,
-with their medians. ``--open311`` runs the Open311 benchmark's run instead
+(this checkout / ``REV``) of cases/s, of the 99th percentile latency and of the server's
+and PostgreSQL's CPU per case, with their medians. ``--open311`` runs the Open311 benchmark's run instead
 (``open311.open311_once``: ``POST requests.json``, 2 server processes);
 ``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases;
 ``--workers 1``, intake with one server process.

@@ -240,8 +240,7 @@ class Supervisor:
             name="chengyun-server",
         )
         process.start()
-        theirs.close()
-        mine.setblocking(False)
+        theirs.close()  # the process has its own copy; sends to ``mine`` never block
         self.processes.append(process)
         return _Slot(process, heartbeat, mine)
 
@@ -295,15 +294,16 @@ class Supervisor:
         that serves. Until the first processes all serve (``STARTING_S`` at most), and
         while none does, connections wait in the listen queue."""
         listener.setblocking(False)
-        starting = time.monotonic() + STARTING_S
+        deadline = time.monotonic() + STARTING_S
+        started = False
         turn = 0
         while not self.stopping.is_set():
             now = time.monotonic()
             serving = [slot.serving(now) for slot in self.slots]
-            if not all(serving) and (now < starting or not any(serving)):
+            started = started or all(serving) or now >= deadline
+            if not started or not any(serving):
                 self.stopping.wait(0.05)
                 continue
-            starting = now
             readable, _, _ = select.select([listener], [], [], self.check_every_s)
             while readable and not self.stopping.is_set():
                 try:
@@ -332,8 +332,8 @@ class Supervisor:
         return turn
 
     def _replace_the_dead(self) -> bool:
-        """Starts a new process for each that died or hung; ``True`` if one could not start
-        at all."""
+        """Starts a new process for each that died or hung, and logs each that began to
+        serve; ``True`` if one could not start at all."""
         for index, slot in enumerate(self.slots):
             if self.stopping.is_set():
                 break
