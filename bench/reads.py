@@ -41,6 +41,7 @@ from bench.intake import (
     cpu_seconds,
     fresh_database,
     machine_busy,
+    paced_load,
     pg_url,
     process_tree,
     serving,
@@ -102,48 +103,18 @@ async def _paced(
     rate: float,
     connections: int = 64,
 ) -> tuple[float, float, int]:
-    """Requests sent at ``rate`` a second for ``seconds`` (an open loop), over up to
-    ``connections`` keep-alive connections: requests/s answered, p99 in ms counted from
-    the moment each request was due (waiting for a free connection included), and the
-    number of answers other than 200."""
-    idle: asyncio.Queue[LeanClient] = asyncio.Queue()
-    clients = [LeanClient(base, headers) for _ in range(connections)]
-    for client in clients:
-        idle.put_nowait(client)
-    latencies: list[float] = []
-    errors = 0
+    """Requests sent at ``rate`` a second for ``seconds`` (an open loop: ``paced_load``),
+    over up to ``connections`` keep-alive connections: requests/s answered, p99 in ms
+    counted from the moment each request was due (waiting for a free connection
+    included), and the number of answers other than 200."""
 
-    async def one(due: float, target: str) -> None:
-        nonlocal errors
-        client = await idle.get()
-        try:
-            answer = await client.get(target)
-            ok = answer.status_code == 200
-        except HttpError:
-            ok = False
-        finally:
-            idle.put_nowait(client)
-        latencies.append(time.perf_counter() - due)
-        errors += int(not ok)
+    async def send(client: LeanClient, rng: random.Random, key: str) -> tuple[int, str | None]:
+        return (await client.get(path(rng))).status_code, None
 
-    rng = random.Random(0)
-    sent: list[asyncio.Task[None]] = []
-    start = time.perf_counter()
-    try:
-        for i in range(int(seconds * rate)):
-            due = start + i / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            sent.append(asyncio.create_task(one(due, path(rng))))
-        await asyncio.gather(*sent)
-    finally:
-        for client in clients:
-            await client.close()
-    elapsed = time.perf_counter() - start
-    latencies.sort()
+    samples, elapsed = await paced_load(base, headers, send, seconds, rate, connections, 0)
+    latencies = sorted(s.latency for s in samples)
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0.0
-    return len(latencies) / elapsed, p99, errors
+    return len(latencies) / elapsed, p99, sum(1 for s in samples if s.status != 200)
 
 
 def _measured(
