@@ -1,8 +1,8 @@
 """Intake (or Open311) at two revisions, run in pairs: which is faster on a machine whose
 speed drifts.
 
-    python -m bench.compare REV [--open311 | --open-cases] [--workers 2] [--pairs 4] [--seconds 15]
-        [--record]
+    python -m bench.compare REV [--open311 | --open-cases] [--workers 2] [--rate R] [--pairs 4]
+        [--seconds 15] [--record]
 
 The benchmark machines are shared virtual machines: within one hour the same code went
 from 600 to 900 cases/s and its server CPU per case from 1.3 to 1.8 ms, so two sections
@@ -15,7 +15,9 @@ from ``REV``'s source and from this checkout in turn, in the order old, new, new
 and PostgreSQL's CPU per case, with their medians. ``--open311`` runs the Open311 benchmark's run instead
 (``open311.open311_once``: ``POST requests.json``, 2 server processes);
 ``--open-cases``, intake on a database already holding ``OPEN_CASES`` open cases;
-``--workers 1``, intake with one server process.
+``--workers 1``, intake with one server process; ``--rate R``, intake offered a steady
+``R`` reports a second (``intake.paced``, an open loop over ``intake.CONNECTIONS``
+connections, each report timed from when it was due) instead of 32 clients back to back.
 ``--record`` appends them to ``RESULTS.md``.
 
 ``REV``'s ``src`` is taken with ``git archive`` and put first on the old server's
@@ -34,7 +36,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.intake import OPEN_CASES, LoadRun, describe, intake_once, server_log
+from bench.intake import CONNECTIONS, OPEN_CASES, LoadRun, describe, intake_once, server_log
 from bench.open311 import open311_once
 from bench.record import Figure, append, fmt
 
@@ -95,9 +97,11 @@ def compare(
     open311: bool = False,
     open_cases: bool = False,
     workers: int = 2,
+    rate: float | None = None,
 ) -> tuple[list[tuple[LoadRun, LoadRun]], list[Figure]]:
     """``pairs`` pairs of runs (``REV``'s, this checkout's) and their figures; with
-    ``open311``, of the Open311 benchmark; with ``open_cases``, of intake at scale."""
+    ``open311``, of the Open311 benchmark; with ``open_cases``, of intake at scale; with
+    ``rate``, of intake offered ``rate`` reports a second."""
     done: list[tuple[LoadRun, LoadRun]] = []
     with tempfile.TemporaryDirectory(prefix="chengyun-compare-") as scratch, server_log() as log:
         old_src = source_of(revision, Path(scratch))
@@ -116,11 +120,12 @@ def compare(
                     runs[which] = intake_once(
                         workers,
                         seconds,
-                        concurrency,
+                        concurrency if rate is None else CONNECTIONS,
                         100 + i,
                         log,
                         open_cases=open_cases,
                         source=source,
+                        rate=rate,
                     )
                 label = revision if which == "old" else "this checkout"
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
@@ -128,7 +133,7 @@ def compare(
             old, new = runs["old"], runs["new"]
             ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
             print(f"  pair {i + 1}: {ratios}", flush=True)
-    return done, figures(revision, done, seconds, concurrency, open311, open_cases, workers)
+    return done, figures(revision, done, seconds, concurrency, open311, open_cases, workers, rate)
 
 
 def figures(
@@ -139,11 +144,17 @@ def figures(
     open311: bool = False,
     open_cases: bool = False,
     workers: int = 2,
+    rate: float | None = None,
 ) -> list[Figure]:
     what = "Open311 POST requests.json" if open311 else "intake"
     scale = f", {OPEN_CASES:,} open cases stored before" if open_cases else ""
+    load = (
+        f"{concurrency} in flight"
+        if rate is None
+        else f"{fmt(rate)} cases/s offered (open loop, up to {CONNECTIONS} connections)"
+    )
     label = (
-        f"{what} over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s, "
+        f"{what} over HTTP, PostgreSQL, {load}, {fmt(seconds)} s, "
         f"{workers} worker{'s' if workers > 1 else ''}"
         f"{scale}, in pairs with {revision}"
     )
@@ -180,6 +191,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="intake's server processes (default 2)"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="intake offered this many reports a second (an open loop) instead of 32 clients",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     if args.pairs < 1 or args.seconds <= 0:
@@ -188,6 +204,8 @@ def main() -> None:
         parser.error("--open311 and --open-cases do not go together")
     if args.workers < 1 or (args.open311 and args.workers != 2):
         parser.error("--workers must be at least 1 (Open311 runs with 2)")
+    if args.rate is not None and (args.open311 or not args.rate > 0):
+        parser.error("--rate must be above 0, and is for intake only")
     _, found = compare(
         short_name(args.revision),
         args.pairs,
@@ -195,6 +213,7 @@ def main() -> None:
         open311=args.open311,
         open_cases=args.open_cases,
         workers=args.workers,
+        rate=args.rate,
     )
     for f in found:
         print(
