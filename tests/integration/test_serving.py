@@ -225,6 +225,58 @@ def test_a_process_that_hangs_is_replaced(
     assert f"server process [{first}] has not answered for " in log
 
 
+CORES = sorted(os.sched_getaffinity(0))
+several_cores = pytest.mark.skipif(len(CORES) < 2, reason="pinning needs 2 cores")
+
+
+def _cores(pid: int) -> list[set[int]]:
+    """The cores each thread of process ``pid`` may run on."""
+    return [os.sched_getaffinity(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
+@several_cores
+def test_each_process_keeps_to_a_core_of_its_own_and_its_replacement_to_the_same(
+    server: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    process, _ = server
+    first, second = _server_processes(process.pid)
+    cores = {pid: _cores(pid) for pid in (first, second)}
+    # every thread of each on the one core of its own, the first two the supervisor may use
+    assert {frozenset(set().union(*threads)) for threads in cores.values()} == {
+        frozenset({CORES[0]}),
+        frozenset({CORES[1]}),
+    }
+    assert all(len(t) == 1 for threads in cores.values() for t in threads)
+    assert os.sched_getaffinity(process.pid) == set(CORES)  # the supervisor is not pinned
+    os.kill(first, signal.SIGKILL)
+    _until_replaced(process, tmp_path / "server.log", first, "a new one replaces the one killed")
+    (new,) = set(_server_processes(process.pid)) - {second}
+    assert _cores(new)[0] == cores[first][0]
+    log = (tmp_path / "server.log").read_text("utf-8")
+    assert f"server process [{new}] ready (CPU {min(cores[first][0])})" in log
+
+
+@several_cores
+@pytest.mark.parametrize("server", [["--no-pin-cpus"]], indirect=True)
+def test_no_pin_cpus_leaves_the_processes_to_the_scheduler(
+    server: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, _ = server
+    for pid in _server_processes(process.pid):
+        assert _cores(pid)[0] == set(CORES)
+
+
+def test_processes_are_pinned_only_while_each_can_have_a_core() -> None:
+    def cpus(workers: int, pin: bool = True) -> list[int | None]:
+        return serving.Supervisor("127.0.0.1", 0, workers, pin_cpus=pin).cpus()
+
+    assert cpus(1) == [None]  # one process may use every core
+    assert cpus(len(CORES) + 1) == [None] * (len(CORES) + 1)  # more processes than cores
+    if len(CORES) >= 2:
+        assert cpus(2) == CORES[:2]
+        assert cpus(2, pin=False) == [None, None]
+
+
 def _running(pid: int) -> bool:
     """Whether process ``pid`` exists and has not exited (an exited one may stay a zombie
     until whoever adopted it reaps it)."""

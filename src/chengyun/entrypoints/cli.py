@@ -112,11 +112,20 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    pin_cpus: Annotated[
+        bool,
+        typer.Option(
+            "--pin-cpus/--no-pin-cpus",
+            help="with several processes on Linux, no more than the cores: each process on "
+            "a core of its own / 每个服务进程绑定一个CPU核",
+        ),
+    ] = True,
 ) -> None:
     """Serve the platform (API and pages) / 启动服务.
 
     With several processes on Linux, the parent listens and deals the connections to them
-    in turn, and one that dies or hangs is replaced (``chengyun.entrypoints.serving``)."""
+    in turn, one that dies or hangs is replaced, and while there are no more processes
+    than cores each keeps to a core of its own (``chengyun.entrypoints.serving``)."""
     import uvicorn
 
     from chengyun.entrypoints import serving
@@ -128,7 +137,14 @@ def serve(
     logged = settings.access_log if access_log is None else access_log
     if workers > 1 and serving.deals_connections():
         raise typer.Exit(
-            code=serving.serve(host, port, workers, hang_timeout_s=hang_timeout, access_log=logged)
+            code=serving.serve(
+                host,
+                port,
+                workers,
+                hang_timeout_s=hang_timeout,
+                access_log=logged,
+                pin_cpus=pin_cpus,
+            )
         )
     uvicorn.run(
         serving.APP,
