@@ -21,11 +21,12 @@ supervisor is gone (killed) finishes its requests and exits.
 While there are no more processes than cores (the processor set ``serve`` may use), each
 process keeps to a core of its own (``os.sched_setaffinity``, inherited by its threads):
 a process's event loop and its committing thread (``services.group_commit``) then hand
-the interpreter's lock to each other on one core instead of across two. Offered a steady
-300 reports a second on the 2-core benchmark machine (an open loop, PostgreSQL on the
-same machine), the 99th percentile latency was 0.71 × the unpinned one's in 5 pairs
-(196–248 ms against 259–423; this hour's slow machine) at the same CPU per report; 32
-clients back to back, no worse. ``--no-pin-cpus`` leaves the processes to the scheduler.
+the interpreter's lock to each other on one core instead of across two. On the 2-core
+benchmark machine (PostgreSQL on it too), in pairs with the processes unpinned: 32
+clients back to back, 1.11 × the reports a second at 0.93 × the server's CPU per report
+and 0.89 × the 99th percentile latency; offered a steady 300 reports a second, 0.81 ×
+the 99th percentile (``bench/RESULTS.md``, 2026-11-28 17:15 and 17:09). ``--no-pin-cpus``
+leaves the processes to the scheduler.
 
 A process hangs when its event loop stops turning (a request stuck in a call that never
 returns, a process stopped by a debugger). Each process's loop writes the time into a
