@@ -5,6 +5,7 @@ port, or a process that cannot start, is one clear error."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -275,6 +276,22 @@ def test_processes_are_pinned_only_while_each_can_have_a_core() -> None:
     if len(CORES) >= 2:
         assert cpus(2) == CORES[:2]
         assert cpus(2, pin=False) == [None, None]
+
+
+def test_a_core_that_cannot_be_kept_to_is_logged_and_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = os.sched_getaffinity(0)
+    # uvicorn's logging, once configured in this process, stops its loggers' records
+    # short of the root logger: the capturing handler goes on the logger itself
+    serving.logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger=serving.logger.name):
+            serving._keep_to(1 << 20)  # no such core: refused for every thread
+    finally:
+        serving.logger.removeHandler(caplog.handler)
+    assert os.sched_getaffinity(0) == before
+    assert f"cannot keep to CPU {1 << 20}" in caplog.text
 
 
 def _running(pid: int) -> bool:

@@ -208,10 +208,20 @@ def _process_main(
 
 def _keep_to(cpu: int) -> None:
     """Keeps this process to ``cpu``: every thread it has (libraries loaded with the app
-    start some of their own), and so the threads they start later."""
-    for task in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(task), {cpu})
+    start some of their own), and so the threads they start later. A core it may no longer
+    use (the machine's processor set changed since the supervisor read it) is logged and
+    the process left to the scheduler, rather than failed and replaced in a loop."""
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task), {cpu})
+    except OSError as exc:
+        logger.warning(
+            "无法绑定CPU %d / cannot keep to CPU %d (%s); left to the scheduler",
+            cpu,
+            cpu,
+            exc.strerror or exc,
+        )
 
 
 @dataclass
