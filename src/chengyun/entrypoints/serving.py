@@ -275,7 +275,7 @@ class Supervisor:
             return [None] * self.workers
         return list(allowed[: self.workers])
 
-    def _start_one(self, cpu: int | None = None) -> _Slot:
+    def _start_one(self, cpu: int | None) -> _Slot:
         context = multiprocessing.get_context("spawn")
         # no lock: a process killed or stopped while holding it would stop the supervisor's
         # next read for good; one aligned double is written and read whole
