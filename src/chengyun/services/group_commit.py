@@ -67,6 +67,8 @@ class GroupCommitStats:
     """Batches that failed and whose reports were taken again one by one."""
     lingered: int = 0
     """Batches the thread waited for (``linger_s``) before taking them."""
+    cpu_s: float = 0.0
+    """The committing thread's CPU time spent taking batches (its waits not counted)."""
 
 
 class GroupCommit:
@@ -135,7 +137,9 @@ class GroupCommit:
                 del self._pending[: self._max_batch]
             together = len(batch) > 1
             self._recent.append(len(batch))
+            started = time.thread_time()
             self._take(batch)
+            self.stats.cpu_s += time.thread_time() - started
 
     def _linger(self) -> None:
         """Wait (holding ``_ready``) up to ``linger_s`` for as many reports as the largest
