@@ -166,7 +166,17 @@ def test_bad_reports_name_the_field(client: TestClient, demo: Platform) -> None:
         headers={"content-type": "application/json", **client.headers_for("gateway")},
     )
     assert garbage.status_code == 422
+    too_long = post_case(client, report(), key="k" * 201)
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert "200" in too_long.json()["detail"][0]["msg"]
     assert client.get("/api/v1/cases").json()["total"] == 0
+    longest = post_case(client, report(), key="k" * 200)
+    assert longest.status_code == 201, longest.text
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/cases"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= documented["parameters"][
+        0
+    ].items()
 
 
 def test_multipart_reports_with_photos(client: TestClient, demo: Platform) -> None:
