@@ -15,6 +15,13 @@ from chengyun.domain.cases import Action, Case, CaseStatus, Channel
 from chengyun.domain.measures import CaseFacts
 from chengyun.domain.taxonomy import Stage
 
+#: Each stage with the names of its three facts (built once: a case's facts are made on
+#: every change to it).
+_STAGE_FACTS = tuple(
+    (stage, f"{stage.value}_started_at", f"{stage.value}_due_at", f"{stage.value}_done_at")
+    for stage in Stage
+)
+
 
 def _moment(value: Any) -> datetime | None:
     if isinstance(value, str):
@@ -62,11 +69,11 @@ def facts_of(
         None,
     )
     stages: dict[str, datetime | None] = {}
-    for stage in Stage:
+    for stage, started, due, done in _STAGE_FACTS:
         clock = clocks.stages.get(stage)
-        stages[f"{stage.value}_started_at"] = clock.deadline.started_at if clock else None
-        stages[f"{stage.value}_due_at"] = clock.deadline.due_at if clock else None
-        stages[f"{stage.value}_done_at"] = clock.done_at if clock else None
+        stages[started] = clock.deadline.started_at if clock else None
+        stages[due] = clock.deadline.due_at if clock else None
+        stages[done] = clock.done_at if clock else None
     return CaseFacts(
         id=case.id or 0,
         number=case.number,

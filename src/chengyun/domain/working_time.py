@@ -56,6 +56,8 @@ class WorkingCalendar:
 
 def as_china_time(at: datetime) -> datetime:
     """``at`` in China Standard Time; naive datetimes are refused, not guessed."""
+    if at.tzinfo is CHINA_TZ:  # most are already (a case's times, its clocks')
+        return at
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"时间须带时区 / time must carry a time zone offset: {at.isoformat()}")
     return at.astimezone(CHINA_TZ)

@@ -177,6 +177,12 @@ def _facts(record: CaseRecord) -> CaseFacts:
     return facts_of(record.case, record.clocks, responsible=record.extra.get("responsible"))
 
 
+#: The stage facts' columns (``{stage}_started_at`` and so on), named once.
+_STAGE_COLUMNS = tuple(
+    f"{stage.value}_{what}" for stage in Stage for what in ("started_at", "due_at", "done_at")
+)
+
+
 def _fact_columns(facts: CaseFacts) -> dict[str, Any]:
     """What the measures read, one row per case: first discovery, counters, stage times."""
     columns: dict[str, Any] = {
@@ -190,10 +196,8 @@ def _fact_columns(facts: CaseFacts) -> dict[str, Any]:
         "checks": facts.checks,
         "failed_checks": facts.failed_checks,
     }
-    for stage in Stage:
-        for what in ("started_at", "due_at", "done_at"):
-            name = f"{stage.value}_{what}"
-            columns[name] = getattr(facts, name)
+    for name in _STAGE_COLUMNS:
+        columns[name] = getattr(facts, name)
     return columns
 
 
