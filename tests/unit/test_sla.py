@@ -189,6 +189,19 @@ def test_add_working_time_agrees_with_a_day_by_day_walk(start: datetime, seconds
     assert add_working_time(start, m, CAL) == naive_add(start, m, CAL)
 
 
+def test_every_day_of_a_year_of_holidays_agrees_with_the_walk() -> None:
+    """A few working days ahead are found by walking, more by searching: both, from
+    every day of 2020 (the Spring Festival, Golden Week, swapped weekends)."""
+    day = date(2020, 1, 1)
+    while day.year == 2020:
+        for clock in (time(10), time(17, 30)):
+            start = datetime.combine(day, clock, tzinfo=CHINA_TZ)
+            for days in range(13):
+                m = days * 480 + 60
+                assert add_working_time(start, m, CAL) == naive_add(start, m, CAL), (start, m)
+        day += timedelta(days=1)
+
+
 # --- deadlines and lights -------------------------------------------------------------------
 
 
