@@ -131,7 +131,10 @@ def compare(
                 print(f"{label:>14}:{describe(runs[which])}", flush=True)
             done.append((runs["old"], runs["new"]))
             old, new = runs["old"], runs["new"]
-            ratios = ", ".join(f"{n} × {m(new) / m(old):.3f}" for n, m in MEASURES.items())
+            noun = "request" if open311 else "case"  # Open311's count requests
+            ratios = ", ".join(
+                f"{n.replace('case', noun)} × {m(new) / m(old):.3f}" for n, m in MEASURES.items()
+            )
             print(f"  pair {i + 1}: {ratios}", flush=True)
     return done, figures(revision, done, seconds, concurrency, open311, open_cases, workers, rate)
 
@@ -161,10 +164,10 @@ def figures(
     reference = "— (reference)"
     # Open311's figures count requests (each makes a case)
     noun = "request" if open311 else "case"
-    rate = f"{noun}s/s"
+    per_s = f"{noun}s/s"
     result = [
-        Figure(f"{label}: {rate}, {revision}", rate, [o.rate for o, _ in done], reference, True),
-        Figure(f"{label}: {rate}, this commit", rate, [n.rate for _, n in done], reference, True),
+        Figure(f"{label}: {per_s}, {revision}", per_s, [o.rate for o, _ in done], reference, True),
+        Figure(f"{label}: {per_s}, this commit", per_s, [n.rate for _, n in done], reference, True),
     ]
     for name, measure in MEASURES.items():
         ratios = [measure(n) / measure(o) for o, n in done]
