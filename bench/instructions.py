@@ -1,0 +1,192 @@
+"""Instructions a report costs the committing thread, counted (callgrind), at two
+revisions: a change of a few per cent that timing cannot see on a drifting machine.
+
+    python -m bench.instructions REV [--few 5] [--many 25]
+
+The benchmark machines are shared virtual machines whose speed drifts by a third within
+minutes (``compare``'s pairs of the same code: 563 to 775 cases/s); a change that saves
+5–10 % of a report's CPU needs many pairs to show. Valgrind's callgrind counts the
+instructions the interpreter executes instead: the same for the same code and inputs,
+whatever else the machine does (and some 50 times slower, so only the committing work is
+run, not the HTTP server).
+
+For ``REV`` (its ``src`` taken with ``git archive``, as ``compare`` does) and for this
+checkout, ``services.cases.report_cases`` — the group commit's work — takes batches of 16
+reports of intake's workload (mixed channels, random subclasses and positions from the
+demo's units, an Idempotency-Key and an audit record each; the same seeds on both sides)
+in a fresh copy of one database prepared once (the demo sub-district). Each side runs
+twice, with ``--few`` and with ``--many`` batches, the two at once (one a core), and the
+difference of the two counts over the extra reports is its instructions per report:
+start-up (imports, the first connection) falls out. PostgreSQL's own work is not
+counted (another process), nor is the event loop's. Prints both counts and their ratio.
+Needs valgrind (Debian's ``valgrind``). Takes about 10 minutes on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.compare import ROOT, _migrations, short_name, source_of
+from bench.intake import Workload, _positions, fresh_database, pg_url, report, sqlalchemy_url
+
+BATCH = 16
+#: callgrind's count of all instructions executed, in the file it writes
+TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.MULTILINE)
+
+
+def _batches(template: str, rounds: int) -> None:
+    """The child's work (under callgrind): ``rounds`` batches taken by ``report_cases`` in a
+    copy of ``template``, dropped afterwards."""
+    from shapely.geometry import shape
+
+    from chengyun.config import Settings
+    from chengyun.domain.cases import Channel
+    from chengyun.entrypoints.platform import Platform
+    from chengyun.services.accounts import AuditEntry
+    from chengyun.services.cases import Report, ReportCommand, report_cases
+
+    name = f"{template}_{os.getpid()}"
+    with psycopg.connect(pg_url("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = Settings(
+                mode="development", data_dir=Path(data_dir), database_url=sqlalchemy_url(name)
+            )
+            platform = Platform(settings)
+            with psycopg.connect(pg_url(name)) as db:
+                query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
+                patrol = [str(n) for (n,) in db.execute(query)]
+                units = [
+                    shape(g) for (g,) in db.execute("SELECT geometry FROM units ORDER BY code")
+                ]
+            subclasses = sorted(s.code for s in platform.cases.default_taxonomy)
+            work = Workload({}, patrol, subclasses, _positions(units, 2000, random.Random(0)))
+            rng = random.Random(5)
+            audit = AuditEntry("bench", "POST /api/v1/cases", "/api/v1/cases", {"status": 201})
+
+            def command() -> ReportCommand:
+                body = report(work, rng)
+                lng, lat = body["position"]["lng"], body["position"]["lat"]
+                return ReportCommand(
+                    channel=Channel(body["channel"]),
+                    subclass=body["subclass"],
+                    lng=lng,
+                    lat=lat,
+                    description=body["description"],
+                    observed_at=datetime.fromisoformat(body["observed_at"]),
+                    reporter=body.get("reporter"),
+                    extra={"crs_in": "wgs84", "position_in": [lng, lat]},
+                )
+
+            for r in range(rounds):
+                batch = [
+                    Report(command(), f"{r:08d}-{i:04d}", "0" * 64, audit) for i in range(BATCH)
+                ]
+                report_cases(platform.uow(), platform.cases, batch)
+            platform.engine.dispose()
+    finally:
+        with psycopg.connect(pg_url("postgres"), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _counted(template: str, rounds: int, source: Path | None, out: Path) -> subprocess.Popen[bytes]:
+    """A child counting ``rounds`` batches under callgrind, its counts written to ``out``;
+    ``source``: the ``src`` to import the project from (this checkout's when ``None``)."""
+    path = [str(source)] if source is not None else []
+    path += [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join(path)}
+    return subprocess.Popen(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            "bench.instructions",
+            "--child",
+            template,
+            str(rounds),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _total(out: Path) -> int:
+    found = TOTALS.search(out.read_text())
+    if found is None:
+        raise SystemExit(f"callgrind wrote no total into {out}")
+    return int(found.group(1))
+
+
+def per_report(template: str, few: int, many: int, source: Path | None, scratch: Path) -> float:
+    """Instructions per report: the two runs' difference over the extra reports."""
+    label = "old" if source is not None else "new"
+    outs = {rounds: scratch / f"{label}.{rounds}.callgrind" for rounds in (few, many)}
+    children = {rounds: _counted(template, rounds, source, out) for rounds, out in outs.items()}
+    for rounds, child in children.items():
+        if child.wait() != 0:
+            raise SystemExit(
+                f"the {label} run of {rounds} batches failed (exit {child.returncode}); "
+                f"run it alone: python -m bench.instructions --child {template} {rounds}"
+            )
+    return (_total(outs[many]) - _total(outs[few])) / ((many - few) * BATCH)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("revision", nargs="?", help="the revision to compare this checkout with")
+    parser.add_argument("--few", type=int, default=5, help="batches of the shorter run")
+    parser.add_argument("--many", type=int, default=25, help="batches of the longer run")
+    parser.add_argument("--child", nargs=2, metavar=("TEMPLATE", "ROUNDS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _batches(args.child[0], int(args.child[1]))
+        return
+    if not args.revision:
+        parser.error("name the revision to compare this checkout with")
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is needed: apt-get install -y valgrind")
+    if not 0 < args.few < args.many:
+        parser.error("--few must be at least 1 and less than --many")
+    revision = short_name(args.revision)
+    with (
+        tempfile.TemporaryDirectory(prefix="chengyun-instructions-") as scratch,
+        fresh_database() as template,
+    ):
+        old_src = source_of(args.revision, Path(scratch))
+        if _migrations(old_src) != _migrations(ROOT / "src"):
+            raise SystemExit(
+                f"{revision} and this checkout have different migrations: the database is "
+                "made by this checkout's, so the two cannot be compared this way"
+            )
+        old = per_report(template, args.few, args.many, old_src, Path(scratch))
+        print(f"{revision:>14}: {old / 1e6:.3f} million instructions per report", flush=True)
+        new = per_report(template, args.few, args.many, None, Path(scratch))
+        print(f" this checkout: {new / 1e6:.3f} million instructions per report", flush=True)
+    print(f"committing work per report, this checkout / {revision}: {new / old:.3f} ×")
+
+
+if __name__ == "__main__":
+    main()
