@@ -620,8 +620,8 @@ def _idempotency_key(request: Request) -> str | None:
 )
 async def create_case(request: Request, principal: Reporter) -> Response:
     # the platform and the Idempotency-Key are read here, not declared as parameters:
-    # FastAPI solves each declared parameter on every request, and for intake's every
-    # report that cost about a third of what the event loop spends on it
+    # FastAPI solves each declared parameter on every request (its solving of a report's
+    # took 250-280 µs with them, 150-190 without; in process, alternated runs)
     platform: Platform = request.app.state.platform
     idempotency_key = _idempotency_key(request)
     report, uploads, body_hash = await _read_report(request, platform)
