@@ -32,8 +32,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import psycopg
 from psycopg import sql
@@ -108,9 +110,12 @@ def _batches(template: str, rounds: int) -> None:
             )
 
 
-def _counted(template: str, rounds: int, source: Path | None, out: Path) -> subprocess.Popen[bytes]:
-    """A child counting ``rounds`` batches under callgrind, its counts written to ``out``;
-    ``source``: the ``src`` to import the project from (this checkout's when ``None``)."""
+def _counted(
+    template: str, rounds: int, source: Path | None, out: Path, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """A child counting ``rounds`` batches under callgrind, its counts written to ``out``
+    and what it and valgrind say to ``log``; ``source``: the ``src`` to import the project
+    from (this checkout's when ``None``)."""
     path = [str(source)] if source is not None else []
     path += [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join(path)}
@@ -128,8 +133,8 @@ def _counted(template: str, rounds: int, source: Path | None, out: Path) -> subp
         ],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
 
 
@@ -144,12 +149,20 @@ def per_report(template: str, few: int, many: int, source: Path | None, scratch:
     """Instructions per report: the two runs' difference over the extra reports."""
     label = "old" if source is not None else "new"
     outs = {rounds: scratch / f"{label}.{rounds}.callgrind" for rounds in (few, many)}
-    children = {rounds: _counted(template, rounds, source, out) for rounds, out in outs.items()}
-    for rounds, child in children.items():
-        if child.wait() != 0:
+    logs = {rounds: scratch / f"{label}.{rounds}.log" for rounds in (few, many)}
+    with ExitStack() as files:
+        children = {
+            rounds: _counted(
+                template, rounds, source, out, files.enter_context(logs[rounds].open("wb"))
+            )
+            for rounds, out in outs.items()
+        }
+        exits = {rounds: child.wait() for rounds, child in children.items()}  # both, always
+    for rounds, code in exits.items():
+        if code != 0:
+            said = logs[rounds].read_text(errors="replace").strip().splitlines()[-15:]
             raise SystemExit(
-                f"the {label} run of {rounds} batches failed (exit {child.returncode}); "
-                f"run it alone: python -m bench.instructions --child {template} {rounds}"
+                f"the {label} run of {rounds} batches failed (exit {code}):\n" + "\n".join(said)
             )
     return (_total(outs[many]) - _total(outs[few])) / ((many - few) * BATCH)
 
@@ -181,8 +194,12 @@ def main() -> None:
                 f"{revision} and this checkout have different migrations: the database is "
                 "made by this checkout's, so the two cannot be compared this way"
             )
+        print(
+            f"counting {revision}: {args.few} and {args.many} batches under callgrind …", flush=True
+        )
         old = per_report(template, args.few, args.many, old_src, Path(scratch))
         print(f"{revision:>14}: {old / 1e6:.3f} million instructions per report", flush=True)
+        print("counting this checkout …", flush=True)
         new = per_report(template, args.few, args.many, None, Path(scratch))
         print(f" this checkout: {new / 1e6:.3f} million instructions per report", flush=True)
     print(f"committing work per report, this checkout / {revision}: {new / old:.3f} ×")
