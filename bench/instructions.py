@@ -41,7 +41,15 @@ import psycopg
 from psycopg import sql
 
 from bench.compare import ROOT, _migrations, short_name, source_of
-from bench.intake import Workload, _positions, fresh_database, pg_url, report, sqlalchemy_url
+from bench.intake import (
+    Workload,
+    _positions,
+    fresh_database,
+    patrol_numbers,
+    pg_url,
+    report,
+    sqlalchemy_url,
+)
 
 BATCH = 16
 #: callgrind's count of all instructions executed, in the file it writes
@@ -72,9 +80,8 @@ def _batches(template: str, rounds: int) -> None:
                 mode="development", data_dir=Path(data_dir), database_url=sqlalchemy_url(name)
             )
             platform = Platform(settings)
+            patrol = patrol_numbers(name)
             with psycopg.connect(pg_url(name)) as db:
-                query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
-                patrol = [str(n) for (n,) in db.execute(query)]
                 units = [
                     shape(g) for (g,) in db.execute("SELECT geometry FROM units ORDER BY code")
                 ]

@@ -400,6 +400,13 @@ def _positions(
     return points
 
 
+def patrol_numbers(database: str) -> list[str]:
+    """The patrol members' numbers, read from the database."""
+    with psycopg.connect(pg_url(database)) as db:
+        query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
+        return [str(n) for (n,) in db.execute(query)]
+
+
 def workload(base: str, database: str, rng: random.Random) -> Workload:
     """Reporters, subclasses and positions from the running platform (patrol members from
     the database when the account may not list people)."""
@@ -408,9 +415,7 @@ def workload(base: str, database: str, rng: random.Random) -> Workload:
     with httpx2.Client(base_url=base, headers=headers, timeout=30) as client:
         people = client.get("/api/v1/people", params={"post": "patrol", "limit": 1000})
         if people.status_code in (401, 403):
-            with psycopg.connect(pg_url(database)) as db:
-                query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
-                patrol = [str(n) for (n,) in db.execute(query)]
+            patrol = patrol_numbers(database)
         else:
             people.raise_for_status()
             patrol = [p["number"] for p in people.json()["items"]]

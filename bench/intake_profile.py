@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import sqlalchemy as sa
 
 from bench.intake import (
@@ -44,7 +43,7 @@ from bench.intake import (
     _positions,
     bearer_token,
     fresh_database,
-    pg_url,
+    patrol_numbers,
     report,
     sqlalchemy_url,
 )
@@ -205,10 +204,8 @@ def _workload(app: Any, database: str) -> Workload:
 
     token = bearer_token(database)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    patrol = patrol_numbers(database)
     with TestClient(app) as client:
-        with psycopg.connect(pg_url(database)) as db:
-            query = "SELECT number FROM people WHERE post = 'patrol' ORDER BY number"
-            patrol = [str(n) for (n,) in db.execute(query)]
         units = client.get("/api/v1/territory/units", headers=headers)
         units.raise_for_status()
         shapes = [shape(f["geometry"]) for f in units.json()["features"]]

@@ -175,7 +175,7 @@ def _process_main(
     access_log: bool,
     heartbeat: ctypes.c_double,
     channel: socket.socket,
-    cpu: int | None = None,
+    cpu: int | None,
 ) -> None:
     """One server process: uvicorn on the connections the supervisor sends over
     ``channel``, until SIGINT or SIGTERM; its event loop writes the time into ``heartbeat``
