@@ -14,10 +14,13 @@ For ``REV`` (its ``src`` taken with ``git archive``, as ``compare`` does) and fo
 checkout, ``services.cases.report_cases`` — the group commit's work — takes batches of 16
 reports of intake's workload (mixed channels, random subclasses and positions from the
 demo's units, an Idempotency-Key and an audit record each; the same seeds on both sides)
-in a fresh copy of one database prepared once (the demo sub-district). Each side runs
-twice, with ``--few`` and with ``--many`` batches, the two at once (one a core), and the
-difference of the two counts over the extra reports is its instructions per report:
-start-up (imports, the first connection) falls out. PostgreSQL's own work is not
+in a fresh copy of one database prepared once (the demo sub-district). The reports are
+made as ``POST /api/v1/cases`` makes them (its ``CaseIn`` and ``report_command``), so
+``REV`` must have ``report_command`` (since the commit that added it). Each side runs
+twice, with ``--few`` and with ``--many`` batches, the two at once (one a core), both
+making ``--many`` batches of reports, and the difference of the two counts over the extra
+reports is its instructions per report: start-up (imports, the first connection) and
+making the reports fall out. PostgreSQL's own work is not
 counted (another process), nor is the event loop's. Prints both counts and their ratio.
 Needs valgrind (Debian's ``valgrind``). Takes about 10 minutes on the 2-core machine.
 """
@@ -33,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -56,13 +58,16 @@ BATCH = 16
 TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.MULTILINE)
 
 
-def _batches(template: str, rounds: int) -> None:
-    """The child's work (under callgrind): ``rounds`` batches taken by ``report_cases`` in a
-    copy of ``template``, dropped afterwards."""
+def _batches(template: str, rounds: int, made: int) -> None:
+    """The child's work (under callgrind): ``made`` batches of reports made as the endpoint
+    makes them, then the first ``rounds`` taken by ``report_cases`` in a copy of
+    ``template``, dropped afterwards. Both runs of a side make the same ``made``, so that
+    making them falls out of the difference with the rest of start-up."""
     from shapely.geometry import shape
 
     from chengyun.config import Settings
-    from chengyun.domain.cases import Channel
+    from chengyun.domain.access import Principal, Role
+    from chengyun.entrypoints.api.v1.cases import CaseIn, report_command
     from chengyun.entrypoints.platform import Platform
     from chengyun.services.accounts import AuditEntry
     from chengyun.services.cases import Report, ReportCommand, report_cases
@@ -90,24 +95,17 @@ def _batches(template: str, rounds: int) -> None:
             rng = random.Random(5)
             audit = AuditEntry("bench", "POST /api/v1/cases", "/api/v1/cases", {"status": 201})
 
-            def command() -> ReportCommand:
-                body = report(work, rng)
-                lng, lat = body["position"]["lng"], body["position"]["lat"]
-                return ReportCommand(
-                    channel=Channel(body["channel"]),
-                    subclass=body["subclass"],
-                    lng=lng,
-                    lat=lat,
-                    description=body["description"],
-                    observed_at=datetime.fromisoformat(body["observed_at"]),
-                    reporter=body.get("reporter"),
-                    extra={"crs_in": "wgs84", "position_in": [lng, lat]},
-                )
+            # as the endpoint takes them: validated as its body, converted by its own function
+            who = Principal(0, "bench-intake", Role.SYSTEM)
 
-            for r in range(rounds):
-                batch = [
-                    Report(command(), f"{r:08d}-{i:04d}", "0" * 64, audit) for i in range(BATCH)
-                ]
+            def command() -> ReportCommand:
+                return report_command(CaseIn.model_validate(report(work, rng)), who)[1]
+
+            batches = [
+                [Report(command(), f"{r:08d}-{i:04d}", "0" * 64, audit) for i in range(BATCH)]
+                for r in range(made)
+            ]
+            for batch in batches[:rounds]:
                 report_cases(platform.uow(), platform.cases, batch)
             platform.engine.dispose()
     finally:
@@ -118,9 +116,9 @@ def _batches(template: str, rounds: int) -> None:
 
 
 def _counted(
-    template: str, rounds: int, source: Path | None, out: Path, log: IO[bytes]
+    template: str, rounds: int, made: int, source: Path | None, out: Path, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
-    """A child counting ``rounds`` batches under callgrind, its counts written to ``out``
+    """A child counting ``rounds`` batches (of ``made``) under callgrind, its counts written to ``out``
     and what it and valgrind say to ``log``; ``source``: the ``src`` to import the project
     from (this checkout's when ``None``)."""
     path = [str(source)] if source is not None else []
@@ -137,6 +135,7 @@ def _counted(
             "--child",
             template,
             str(rounds),
+            str(made),
         ],
         env=env,
         cwd=ROOT,
@@ -160,7 +159,7 @@ def per_report(template: str, few: int, many: int, source: Path | None, scratch:
     with ExitStack() as files:
         children = {
             rounds: _counted(
-                template, rounds, source, out, files.enter_context(logs[rounds].open("wb"))
+                template, rounds, many, source, out, files.enter_context(logs[rounds].open("wb"))
             )
             for rounds, out in outs.items()
         }
@@ -179,10 +178,12 @@ def main() -> None:
     parser.add_argument("revision", nargs="?", help="the revision to compare this checkout with")
     parser.add_argument("--few", type=int, default=5, help="batches of the shorter run")
     parser.add_argument("--many", type=int, default=25, help="batches of the longer run")
-    parser.add_argument("--child", nargs=2, metavar=("TEMPLATE", "ROUNDS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("TEMPLATE", "ROUNDS", "MADE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
-        _batches(args.child[0], int(args.child[1]))
+        _batches(args.child[0], int(args.child[1]), int(args.child[2]))
         return
     if not args.revision:
         parser.error("name the revision to compare this checkout with")
@@ -200,6 +201,12 @@ def main() -> None:
             raise SystemExit(
                 f"{revision} and this checkout have different migrations: the database is "
                 "made by this checkout's, so the two cannot be compared this way"
+            )
+        endpoint = old_src / "chengyun" / "entrypoints" / "api" / "v1" / "cases.py"
+        if "def report_command(" not in endpoint.read_text():
+            raise SystemExit(
+                f"{revision} has no report_command (the reports are made with it): compare "
+                "with a later revision"
             )
         print(
             f"counting {revision}: {args.few} and {args.many} batches under callgrind …", flush=True

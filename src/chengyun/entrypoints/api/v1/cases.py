@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
@@ -577,6 +578,74 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
+def report_command(
+    report: CaseIn, who: Principal, uploads: Sequence[tuple[str, PhotoRecord]] = ()
+) -> tuple[CaseIn, ReportCommand]:
+    """What ``POST /api/v1/cases`` asks of the case service for ``report`` sent by ``who``
+    with its stored ``uploads``: the report as taken (a member reports as themself) and its
+    command. Raises the 403 or 422 that says what to change."""
+    if who.person_number:
+        if (
+            report.reporter
+            and report.reporter != who.person_number
+            and (who.role not in CENTRE_ROLES)
+        ):
+            raise Forbidden(
+                "只能以本人名义上报 / you can only report as yourself",
+                [
+                    Problem(
+                        ("body", "reporter"), f"leave it out or use {who.person_number}", "not_you"
+                    )
+                ],
+            )
+        report = report.model_copy(update={"reporter": report.reporter or who.person_number})
+    check_position(report.position.lng, report.position.lat)
+    lng, lat = to_wgs84(report.position.lng, report.position.lat, report.position.crs)
+    ids = [p.id for _, p in uploads]
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    photos: tuple[str, ...]
+    if report.self_handled:
+        # before/after photos: the first half before, the rest after (at least one each)
+        half = max(1, len(ids) // 2)
+        before, after, photos = tuple(ids[:half]), tuple(ids[half:]), ()
+    else:
+        before, after, photos = (), (), tuple(ids)
+    if report.observed_at is not None and report.observed_at.tzinfo is None:
+        raise InvalidInput(
+            "时间须带时区 / observed_at needs a UTC offset",
+            [
+                Problem(
+                    ("body", "observed_at"), "write it like 2020-06-24T09:30:00+08:00", "timezone"
+                )
+            ],
+        )
+    command = ReportCommand(
+        channel=report.channel,
+        subclass=report.subclass.strip().upper(),
+        lng=lng,
+        lat=lat,
+        description=report.description,
+        observed_at=report.observed_at,
+        reporter=report.reporter,
+        hazard=report.hazard,
+        urgent=report.urgent,
+        address=report.address,
+        component=report.component.model_dump() if report.component else None,
+        due_at=report.due_at,
+        photos=photos,
+        uploads=tuple(p for _, p in uploads),
+        self_handled=report.self_handled,
+        before_photos=before,
+        after_photos=after,
+        extra={
+            "crs_in": report.position.crs.value,
+            "position_in": [report.position.lng, report.position.lat],
+        },
+    )
+    return report, command
+
+
 @router.post(
     "/cases",
     status_code=201,
@@ -625,66 +694,7 @@ async def create_case(request: Request, principal: Reporter) -> Response:
     platform: Platform = request.app.state.platform
     idempotency_key = _idempotency_key(request)
     report, uploads, body_hash = await _read_report(request, platform)
-    who = signed_in(principal)
-    if who.person_number:
-        if (
-            report.reporter
-            and report.reporter != who.person_number
-            and (who.role not in CENTRE_ROLES)
-        ):
-            raise Forbidden(
-                "只能以本人名义上报 / you can only report as yourself",
-                [
-                    Problem(
-                        ("body", "reporter"), f"leave it out or use {who.person_number}", "not_you"
-                    )
-                ],
-            )
-        report = report.model_copy(update={"reporter": report.reporter or who.person_number})
-    check_position(report.position.lng, report.position.lat)
-    lng, lat = to_wgs84(report.position.lng, report.position.lat, report.position.crs)
-    ids = [p.id for _, p in uploads]
-    before: tuple[str, ...]
-    after: tuple[str, ...]
-    photos: tuple[str, ...]
-    if report.self_handled:
-        # before/after photos: the first half before, the rest after (at least one each)
-        half = max(1, len(ids) // 2)
-        before, after, photos = tuple(ids[:half]), tuple(ids[half:]), ()
-    else:
-        before, after, photos = (), (), tuple(ids)
-    command = ReportCommand(
-        channel=report.channel,
-        subclass=report.subclass.strip().upper(),
-        lng=lng,
-        lat=lat,
-        description=report.description,
-        observed_at=report.observed_at,
-        reporter=report.reporter,
-        hazard=report.hazard,
-        urgent=report.urgent,
-        address=report.address,
-        component=report.component.model_dump() if report.component else None,
-        due_at=report.due_at,
-        photos=photos,
-        uploads=tuple(p for _, p in uploads),
-        self_handled=report.self_handled,
-        before_photos=before,
-        after_photos=after,
-        extra={
-            "crs_in": report.position.crs.value,
-            "position_in": [report.position.lng, report.position.lat],
-        },
-    )
-    if report.observed_at is not None and report.observed_at.tzinfo is None:
-        raise InvalidInput(
-            "时间须带时区 / observed_at needs a UTC offset",
-            [
-                Problem(
-                    ("body", "observed_at"), "write it like 2020-06-24T09:30:00+08:00", "timezone"
-                )
-            ],
-        )
+    report, command = report_command(report, signed_in(principal), uploads)
     warn_if_unknown(platform.calendar, (report.observed_at or platform.clock.now()).date())
     # a new case's audit record is written in its transaction, not after it by the middleware
     audit = entry_for(request.scope, 201)
