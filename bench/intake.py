@@ -2,7 +2,9 @@
 
 Each run makes a fresh PostgreSQL database, upgrades it with ``chengyun db upgrade``,
 loads the demo sub-district and starts ``chengyun serve --workers N`` on a free loopback
-port. The load generator, in this process and so apart from the server (asyncio +
+port, and one ``chengyun worker`` beside it as ``docs/deployment.md`` runs them (it
+delivers the messages new cases queue for the people on duty and folds the counts the
+triggers add; its CPU is counted apart). The load generator, in this process and so apart from the server (asyncio +
 ``bench.http.LeanClient``, ``concurrency`` requests in flight), warms up for a few seconds and then reports
 cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
 when the platform has it), random positions inside the demo units, a unique
@@ -65,7 +67,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import httpx2
 import psycopg
@@ -110,6 +112,8 @@ OPEN_CASES = 100_000
 #: (``services.group_commit``: the reports' transactions).
 EVENT_LOOPS = "event loops"
 OTHER_THREADS = "other threads"
+#: The CPU figure of the ``chengyun worker`` running beside the server (``serving``).
+WORKER = "worker"
 #: Columns the copies made by ``_with_open_cases`` give their own values (or none).
 _SEED_OWN = frozenset(
     {"id", "number", "status", "subclass", "lng", "lat", "assignee", "reported_at"}
@@ -173,15 +177,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Served(NamedTuple):
+    """A server under test: its base URL, its process id (the supervisor, whose children
+    are the server processes) and its ``chengyun worker``'s, if one runs."""
+
+    base: str
+    pid: int
+    worker: int | None
+
+
 @contextmanager
 def serving(
-    database: str, workers: int, log: IO[bytes], source: Path | None = None
-) -> Iterator[tuple[str, int]]:
+    database: str,
+    workers: int,
+    log: IO[bytes],
+    source: Path | None = None,
+    *,
+    worker: bool = True,
+) -> Iterator[Served]:
     """``chengyun serve --workers N`` on a free loopback port until ``/api/v1/health``
-    answers; yields the base URL and the server's process id, and stops the server
-    (all its processes) afterwards. With ``--no-access-log``, as ``docs/deployment.md``
-    runs it behind nginx. ``source``: a directory to import ``chengyun`` from instead of
-    this checkout's (another revision's ``src``: ``bench.compare``)."""
+    answers, and beside it one ``chengyun worker`` (unless ``worker`` is false), as
+    ``docs/deployment.md`` runs them on one box: the worker delivers the messages the new
+    cases queue for the people on duty, sweeps the clocks and folds the counts the
+    triggers add. Stops them all afterwards. With ``--no-access-log``, as the deployment
+    runs the server behind nginx. ``source``: a directory to import ``chengyun`` from
+    instead of this checkout's (another revision's ``src``: ``bench.compare``)."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="chengyun-bench-")
     env = {
@@ -212,6 +232,7 @@ def serving(
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    background: subprocess.Popen[bytes] | None = None
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -226,16 +247,25 @@ def serving(
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not answer /api/v1/health within 120 s")
             time.sleep(0.2)
-        yield base, process.pid
+        if worker:
+            background = subprocess.Popen(
+                [sys.executable, "-m", "chengyun.entrypoints.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        yield Served(base, process.pid, background.pid if background else None)
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        for started in (p for p in (process, background) if p is not None):
+            try:
+                os.killpg(started.pid, signal.SIGTERM)
+                started.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(started.pid, signal.SIGKILL)
+                started.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -663,16 +693,17 @@ class LoadRun:
 def measure(
     database: str,
     workers: int,
-    pid: int,
+    served: Served,
     keep_up: Load,
     seconds: float,
     seed: int,
     verify: Callable[[list[Sample]], Check],
 ) -> LoadRun:
     """A warm-up of ``WARM_UP_S``, then ``seconds`` of load while the CPU time of the
-    server (process ``pid`` and its children), of PostgreSQL's backends on ``database``,
-    of this process and of the whole machine is counted; then the server's memory, and
-    ``verify`` of every sample (warm-up included) against the database.
+    server (its supervisor and server processes), of its ``chengyun worker``, of
+    PostgreSQL's backends on ``database``, of this process and of the whole machine is
+    counted; then the server's memory, and ``verify`` of every sample (warm-up included)
+    against the database.
 
     After the warm-up the database is analysed, as autovacuum would have done by then on
     a server running for more than its one-minute round: the first reports plan their
@@ -683,15 +714,17 @@ def measure(
     warm, _ = keep_up(WARM_UP_S, seed)
     with psycopg.connect(pg_url(database), autocommit=True) as db:
         db.execute("ANALYZE")
-    server = process_tree(pid)
-    cpu = (cpu_seconds(server), time.process_time(), machine_busy())
+    server = process_tree(served.pid)
+    worker = process_tree(served.worker) if served.worker is not None else []
+    cpu = (cpu_seconds(server), time.process_time(), machine_busy(), cpu_seconds(worker))
     threads = thread_cpu_seconds(server)
     with BackendCpu(database) as postgres:
         samples, elapsed = keep_up(seconds, seed + 1000)
     used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
+    worked = cpu_seconds(worker) - cpu[3]
     by_thread = {who: t - threads[who] for who, t in thread_cpu_seconds(server).items()}
-    others = machine_busy() - cpu[2] - sum(used)
-    rss = rss_mb(process_tree(pid))
+    others = machine_busy() - cpu[2] - sum(used) - worked
+    rss = rss_mb(process_tree(served.pid))
     result = verify(warm + samples)
     statuses = Counter(s.status for s in samples)
     created = statuses.get(201, 0)
@@ -710,6 +743,7 @@ def measure(
             "server": used[0] * per_case,
             "postgres": used[1] * per_case,
             "load generator": used[2] * per_case,
+            **({WORKER: worked * per_case} if served.worker is not None else {}),
         },
         server_ms={who: t * per_case for who, t in by_thread.items()},
         others_cores=max(others, 0.0) / elapsed,
@@ -735,7 +769,8 @@ def intake_once(
     with fresh_database() as database:
         if open_cases:
             _with_open_cases(database, random.Random(seed + 1))
-        with serving(database, workers, log, source) as (base, pid):
+        with serving(database, workers, log, source) as served:
+            base = served.base
             work = workload(base, database, rng)
             before, _ = _stored(database)
             poster = _case_poster(work)
@@ -747,7 +782,7 @@ def intake_once(
             return measure(
                 database,
                 workers,
-                pid,
+                served,
                 keep_up,
                 seconds,
                 seed,
@@ -1017,6 +1052,14 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             f"{label}, 2 workers: PostgreSQL backends' CPU per case",
             "ms",
             [r.cpu_ms["postgres"] for r in two],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{label}, 2 workers: CPU per case of the `chengyun worker` beside the server "
+            "(staff messages delivered, counts folded)",
+            "ms",
+            [r.cpu_ms[WORKER] for r in two],
             reference,
             True,
         ),

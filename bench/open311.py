@@ -186,7 +186,8 @@ def open311_once(
 ) -> LoadRun:
     """One run on a fresh database; ``source``, see ``serving``."""
     rng = random.Random(seed)
-    with fresh_database() as database, serving(database, WORKERS, log, source) as (base, pid):
+    with fresh_database() as database, serving(database, WORKERS, log, source) as served:
+        base = served.base
         positions = workload(base, database, rng).positions
         offered = services(base)
         before = stored(database).numbers
@@ -194,7 +195,7 @@ def open311_once(
         return measure(
             database,
             WORKERS,
-            pid,
+            served,
             keep_up,
             seconds,
             seed,
