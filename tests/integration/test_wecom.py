@@ -261,8 +261,19 @@ def test_a_mapped_user_id_is_used_and_imported_all_or_nothing(
 def test_without_any_channel_messages_are_recorded(demo: Platform) -> None:
     new_case(demo)
     sender = build_sender(demo)
-    result = deliver_outbox(demo.uow(), demo.clock, sender)
-    assert result.failed == 0 and result.delivered == len(outbox(demo))
+    statements: list[str] = []
+
+    def executed(_c: object, _k: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(demo.engine, "before_cursor_execute", executed)
+    try:
+        result = deliver_outbox(demo.uow(), demo.clock, sender)
+    finally:
+        sa.event.remove(demo.engine, "before_cursor_execute", executed)
+    assert result.failed == 0 and result.delivered == len(outbox(demo)) > 0
+    # the case would only make a card, and none is sent: it is not read
+    assert not [s for s in statements if "FROM cases" in s]
 
 
 def test_production_refuses_a_half_configuration() -> None:

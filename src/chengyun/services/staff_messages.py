@@ -208,6 +208,9 @@ class StaffMessageSender:
 
     def send(self, message: PendingMessage) -> None:
         now = self.env.clock.now()
+        # the case, its rule and the WeChat ids only make a card: a message that is only
+        # recorded (no channel configured, or no one to send it to) does not read them
+        channels = self.wecom is not None or self.sms is not None
         with self.uow() as uow:
             roster = uow.forces.roster()
             if message.recipient == COMMAND_CENTRE:
@@ -217,10 +220,11 @@ class StaffMessageSender:
             else:
                 person = next((p for p in roster.people if p.number == message.recipient), None)
                 people = [person] if person else None
-            record = uow.cases.get(message.case_id) if message.case_id is not None else None
-            code = str(message.payload.get("subclass") or "")
-            rule = taxonomy_in_force(uow, self.env).get(code) if code else None
-            mapped = uow.wecom.userids(p.number for p in people or [])
+            if people and channels:
+                record = uow.cases.get(message.case_id) if message.case_id is not None else None
+                code = str(message.payload.get("subclass") or "")
+                rule = taxonomy_in_force(uow, self.env).get(code) if code else None
+                mapped = uow.wecom.userids(p.number for p in people)
         if people is None:
             if message.topic in TOPICS:
                 raise Undeliverable(
@@ -229,7 +233,7 @@ class StaffMessageSender:
                 )
             self._note(message, "recorded", message.recipient)  # not a staff message
             return
-        if not people or (self.wecom is None and self.sms is None):
+        if not people or not channels:
             self._note(message, "recorded", message.recipient)
             return
         card = compose(message, record, rule, self.links)
