@@ -4,9 +4,9 @@ Each run makes a fresh PostgreSQL database, upgrades it with ``chengyun db upgra
 loads the demo sub-district and starts ``chengyun serve --workers N`` on a free loopback
 port, and one ``chengyun worker`` beside it as ``docs/deployment.md`` runs them (it
 delivers the messages new cases queue for the people on duty and folds the counts the
-triggers add; its CPU is counted apart). The load generator, in this process and so apart from the server (asyncio +
-``bench.http.LeanClient``, ``concurrency`` requests in flight), warms up for a few seconds and then reports
-cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
+triggers add; its CPU is counted apart). The load generator, in this process and so
+apart from the server (asyncio + ``bench.http.LeanClient``, ``concurrency`` requests in
+flight), warms up for a few seconds and then reports cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
 when the platform has it), random positions inside the demo units, a unique
 ``Idempotency-Key`` each, no photos. Every request's latency and status are kept.
 Afterwards the database is checked against the 201 answers: an acknowledged case that
@@ -295,6 +295,15 @@ def rss_mb(pids: list[int]) -> dict[int, float]:
         except OSError:
             continue
     return rss
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is still there and has not exited (a zombie has)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2 :].split()[0] != "Z"
 
 
 def _ticks(stat: Path) -> int:
@@ -722,6 +731,8 @@ def measure(
         samples, elapsed = keep_up(seconds, seed + 1000)
     used = (cpu_seconds(server) - cpu[0], postgres.seconds, time.process_time() - cpu[1])
     worked = cpu_seconds(worker) - cpu[3]
+    if served.worker is not None and not _running(served.worker):
+        raise RuntimeError("the chengyun worker stopped during the run: see the server log")
     by_thread = {who: t - threads[who] for who, t in thread_cpu_seconds(server).items()}
     others = machine_busy() - cpu[2] - sum(used) - worked
     rss = rss_mb(process_tree(served.pid))

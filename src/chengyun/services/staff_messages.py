@@ -211,6 +211,9 @@ class StaffMessageSender:
         # the case, its rule and the WeChat ids only make a card: a message that is only
         # recorded (no channel configured, or no one to send it to) does not read them
         channels = self.wecom is not None or self.sms is not None
+        record: CaseRecord | None = None
+        rule: Subclass | None = None
+        mapped: dict[str, str] = {}
         with self.uow() as uow:
             roster = uow.forces.roster()
             if message.recipient == COMMAND_CENTRE:
