@@ -18,11 +18,12 @@ in a fresh copy of one database prepared once (the demo sub-district). The repor
 made as ``POST /api/v1/cases`` makes them (its ``CaseIn`` and ``report_command``), so
 ``REV`` must have ``report_command`` (since the commit that added it). Each side runs
 twice, with ``--few`` and with ``--many`` batches, the two at once (one a core), both
-making ``--many`` batches of reports, and the difference of the two counts over the extra
-reports is its instructions per report: start-up (imports, the first connection) and
-making the reports fall out. PostgreSQL's own work is not
-counted (another process), nor is the event loop's. Prints both counts and their ratio.
-Needs valgrind (Debian's ``valgrind``). Takes about 10 minutes on the 2-core machine.
+making ``--many`` batches of reports, and the difference of the two counts over the
+extra reports is its instructions per report: start-up (imports, the first connection)
+and making the reports fall out, so the counts are a little lower than those made before
+(which counted making them). PostgreSQL's own work is not counted (another process), nor
+is the event loop's. Prints both counts and their ratio. Needs valgrind (Debian's
+``valgrind``). Takes about 10 minutes on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -118,9 +119,9 @@ def _batches(template: str, rounds: int, made: int) -> None:
 def _counted(
     template: str, rounds: int, made: int, source: Path | None, out: Path, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
-    """A child counting ``rounds`` batches (of ``made``) under callgrind, its counts written to ``out``
-    and what it and valgrind say to ``log``; ``source``: the ``src`` to import the project
-    from (this checkout's when ``None``)."""
+    """A child counting ``rounds`` batches (of ``made``) under callgrind, its counts written
+    to ``out`` and what it and valgrind say to ``log``; ``source``: the ``src`` to import
+    the project from (this checkout's when ``None``)."""
     path = [str(source)] if source is not None else []
     path += [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": os.pathsep.join(path)}
