@@ -86,7 +86,7 @@ def test_the_closed_loop_with_an_independent_check(client: TestClient, demo: Pla
     assert all(s["done_at"] for s in detail["stages"])
 
     with demo.uow() as uow:
-        uow.outbox.delivered(uow.outbox.for_case(cid)[0].id, demo.clock.now())
+        uow.outbox.delivered([uow.outbox.for_case(cid)[0].id], demo.clock.now())
         uow.commit()
     with demo.uow() as uow:  # a page's one statement (PostgreSQL) reads what four read
         separately = uow.cases.get(cid), uow.cases.photos(cid), uow.outbox.for_case(cid)

@@ -73,6 +73,42 @@ def letters(platform: Platform, clock: DrivenClock) -> dict[str, list[int]]:
     return {"dead": dead, "failing": failing, "pending": pending}
 
 
+class DownFor:
+    """A peer that cannot reach one recipient."""
+
+    def __init__(self, recipient: str) -> None:
+        self.recipient = recipient
+
+    def send(self, message: PendingMessage) -> None:
+        if message.recipient == self.recipient:
+            raise ConnectionError(f"{self.recipient} unreachable / 无法送达")
+
+
+def test_a_round_marks_what_it_sent_and_retries_what_failed(
+    platform: Platform, clock: DrivenClock
+) -> None:
+    ids = _write(platform, "P1", "P2", "P3")
+    result = deliver_outbox(platform.uow(), clock, DownFor("P2"))
+    assert (result.delivered, result.failed, result.dead) == (2, 1, 0)
+    o = t.outbox.c
+    with platform.engine.connect() as c:
+        rows = {
+            r.recipient: r
+            for r in c.execute(sa.select(t.outbox).where(o.id.in_(ids)).order_by(o.id))
+        }
+    for sent in ("P1", "P3"):
+        assert rows[sent].delivered_at == clock.now() and rows[sent].attempts == 1
+        assert rows[sent].last_error == ""
+    failed = rows["P2"]
+    assert failed.delivered_at is None and failed.attempts == 1
+    assert "P2 unreachable" in failed.last_error and failed.available_at > clock.now()
+    # the retry, once due, sends only the one that failed
+    clock.tick(timedelta(minutes=1))
+    again = RecordingSender()
+    assert deliver_outbox(platform.uow(), clock, again).delivered == 1
+    assert [m.id for m in again.sent] == [rows["P2"].id]
+
+
 def test_listing_by_state_with_the_last_error(
     client: TestClient, platform: Platform, letters: dict[str, list[int]]
 ) -> None:

@@ -65,7 +65,8 @@ def deliver_outbox(
     max_attempts: int = MAX_ATTEMPTS,
 ) -> DeliveryResult:
     """Send what is due; safe on several workers (rows are locked, locked ones skipped)."""
-    delivered = failed = dead = 0
+    failed = dead = 0
+    sent: list[int] = []
     with uow:
         now: datetime = clock.now()
         for message in uow.outbox.pending(now, batch):
@@ -80,7 +81,8 @@ def deliver_outbox(
                 failed += 1
                 dead += int(gives_up)
                 continue
-            uow.outbox.delivered(message.id, now)
-            delivered += 1
+            sent.append(message.id)
+        # the round's deliveries in one statement, committed with its failures
+        uow.outbox.delivered(sent, now)
         uow.commit()
-    return DeliveryResult(delivered, failed, dead)
+    return DeliveryResult(len(sent), failed, dead)

@@ -1140,10 +1140,12 @@ class SqlOutboxRepository:
             for r in self.connection.execute(query)
         ]
 
-    def delivered(self, message_id: int, at: datetime) -> None:
+    def delivered(self, message_ids: Sequence[int], at: datetime) -> None:
+        if not message_ids:
+            return
         self.connection.execute(
             t.outbox.update()
-            .where(t.outbox.c.id == message_id)
+            .where(t.outbox.c.id.in_(message_ids))
             .values(delivered_at=at, attempts=t.outbox.c.attempts + 1, last_error="")
         )
 
