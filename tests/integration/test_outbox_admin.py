@@ -19,8 +19,9 @@ from chengyun.clock import DrivenClock
 from chengyun.entrypoints.api.security import SESSION_COOKIE, session_cookie
 from chengyun.entrypoints.cli import app as cli
 from chengyun.entrypoints.platform import Platform
+from chengyun.entrypoints.worker import run_once
 from chengyun.services.accounts import issue_token, provision_accounts
-from chengyun.services.delivery import RecordingSender, deliver_outbox
+from chengyun.services.delivery import RecordingSender, deliver_due, deliver_outbox
 from chengyun.services.records import NewAccount, OutboxMessage, PendingMessage
 
 runner = CliRunner()
@@ -107,6 +108,28 @@ def test_a_round_marks_what_it_sent_and_retries_what_failed(
     again = RecordingSender()
     assert deliver_outbox(platform.uow(), clock, again).delivered == 1
     assert [m.id for m in again.sent] == [rows["P2"].id]
+
+
+def test_a_pass_delivers_more_than_a_round(platform: Platform, clock: DrivenClock) -> None:
+    # a busy hour's backlog: a pass goes on while its rounds come back full
+    ids = _write(platform, *(f"P{i}" for i in range(450)))
+    sender = RecordingSender()
+    assert run_once(platform, sender).delivery.delivered == 450
+    assert sorted(m.id for m in sender.sent) == ids
+    # at most ``rounds`` rounds a pass, so that the sweep gets its turn; a failed message
+    # waits for its backoff instead of being taken again in the same pass
+    more = _write(platform, *(f"Q{i}" for i in range(25)))
+    capped = deliver_due(platform.uow, clock, DownFor("Q3"), batch=10, rounds=2)
+    assert (capped.delivered, capped.failed) == (19, 1)
+    rest = deliver_due(platform.uow, clock, DownFor("Q3"), batch=10, rounds=5)
+    assert (rest.delivered, rest.failed) == (5, 0)
+    with platform.engine.connect() as c:
+        undelivered = c.execute(
+            sa.select(t.outbox.c.id).where(
+                t.outbox.c.id.in_(more), t.outbox.c.delivered_at.is_(None)
+            )
+        ).scalars()
+        assert list(undelivered) == [more[3]]
 
 
 def test_listing_by_state_with_the_last_error(

@@ -12,7 +12,7 @@ from chengyun.adapters.db import case_counts
 from chengyun.adapters.db.partitions import ensure_partitions
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import SweepResult, sweep
-from chengyun.services.delivery import DeliveryResult, Sender, deliver_outbox
+from chengyun.services.delivery import DeliveryResult, Sender, deliver_due
 from chengyun.services.district import sync_statuses
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,9 @@ class PartitionUpkeep:
 
 
 def run_once(platform: Platform, sender: Sender, partitions: PartitionUpkeep | None = None) -> Pass:
-    """One sweep until nothing is due, then one delivery round (then the partitions, when
-    ``partitions`` is given and they are due)."""
+    """One sweep until nothing is due, then the delivery rounds while they find a full
+    round due (``deliver_due``), then the partitions (when ``partitions`` is given and
+    they are due)."""
     total = SweepResult(0, 0, 0)
     while True:
         result = sweep(platform.uow(), platform.cases)
@@ -65,7 +66,7 @@ def run_once(platform: Platform, sender: Sender, partitions: PartitionUpkeep | N
             break
     # the district link: status changes of cases handled for a peer, into the outbox
     sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
-    delivery = deliver_outbox(platform.uow(), platform.clock, sender)
+    delivery = deliver_due(platform.uow, platform.clock, sender)
     # the case list's counts: the rows the triggers added, folded (adapters/db/case_counts.py)
     case_counts.fold(platform.engine)
     made = partitions(platform) if partitions is not None else ()

@@ -3,6 +3,7 @@ sent after commit, with retries, backoff and a dead-letter state an operator can
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -12,6 +13,10 @@ from chengyun.services.records import PendingMessage
 from chengyun.services.unit_of_work import UnitOfWork
 
 MAX_ATTEMPTS = 8
+#: messages a delivery round takes (one transaction)
+ROUND = 200
+#: rounds a worker pass takes at most (``deliver_due``): 2,000 messages, then the sweep
+ROUNDS = 10
 
 
 class Sender(Protocol):
@@ -61,10 +66,11 @@ def deliver_outbox(
     uow: UnitOfWork,
     clock: Clock,
     sender: Sender,
-    batch: int = 200,
+    batch: int = ROUND,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> DeliveryResult:
-    """Send what is due; safe on several workers (rows are locked, locked ones skipped)."""
+    """One round: send what is due, ``batch`` messages at most; safe on several workers
+    (rows are locked, locked ones skipped)."""
     failed = dead = 0
     sent: list[int] = []
     with uow:
@@ -86,3 +92,29 @@ def deliver_outbox(
         uow.outbox.delivered(sent, now)
         uow.commit()
     return DeliveryResult(len(sent), failed, dead)
+
+
+def deliver_due(
+    uow: Callable[[], UnitOfWork],
+    clock: Clock,
+    sender: Sender,
+    *,
+    batch: int = ROUND,
+    rounds: int = ROUNDS,
+) -> DeliveryResult:
+    """Rounds of ``deliver_outbox`` while they come back full, ``rounds`` at most: what a
+    worker's pass delivers. One round a pass would cap delivery at ``batch`` messages a
+    pass (a second), and a busy hour queueing more would never catch up; the cap on the
+    rounds leaves the next sweep its turn. A message that fails waits for its backoff, so
+    it is not taken again in the same pass."""
+    delivered = failed = dead = 0
+    for _ in range(rounds):
+        done = deliver_outbox(uow(), clock, sender, batch)
+        delivered, failed, dead = (
+            delivered + done.delivered,
+            failed + done.failed,
+            dead + done.dead,
+        )
+        if done.delivered + done.failed < batch:
+            break
+    return DeliveryResult(delivered, failed, dead)
