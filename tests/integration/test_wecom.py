@@ -276,6 +276,30 @@ def test_without_any_channel_messages_are_recorded(demo: Platform) -> None:
     assert not [s for s in statements if "FROM cases" in s]
 
 
+def test_a_round_of_recorded_messages_reads_the_roster_once(demo: Platform) -> None:
+    sender = build_sender(demo)
+    statements: list[str] = []
+
+    def executed(_c: object, _k: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    counted: list[tuple[int, int]] = []
+    for cases in (1, 4):
+        for _ in range(cases):
+            new_case(demo)
+        statements.clear()
+        sa.event.listen(demo.engine, "before_cursor_execute", executed)
+        try:
+            result = deliver_outbox(demo.uow(), demo.clock, sender)
+        finally:
+            sa.event.remove(demo.engine, "before_cursor_execute", executed)
+        assert result.failed == 0
+        counted.append((result.delivered, len(statements)))
+    (few, before), (more, after) = counted
+    # four times the messages, the same statements: none is read per message
+    assert more > few > 0 and after == before
+
+
 def test_production_refuses_a_half_configuration() -> None:
     strong = "s" * 40
     with pytest.raises(ValueError, match="CHENGYUN_WECOM_SECRET"):

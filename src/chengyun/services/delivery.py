@@ -3,10 +3,11 @@ sent after commit, with retries, backoff and a dead-letter state an operator can
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from chengyun.clock import Clock
 from chengyun.services.records import PendingMessage
@@ -23,6 +24,26 @@ class Sender(Protocol):
     def send(self, message: PendingMessage) -> None:
         """Deliver one message or raise; a raise means: try again later."""
         ...
+
+
+@runtime_checkable
+class RoundSender(Protocol):
+    """A sender that prepares for a delivery round (reads once what every message of the
+    round needs): ``deliver_outbox`` sends its round inside ``round()``."""
+
+    def send(self, message: PendingMessage) -> None: ...
+
+    def round(self) -> AbstractContextManager[None]: ...
+
+
+@contextmanager
+def round_of(sender: Sender) -> Iterator[None]:
+    """``sender``'s round, or nothing to prepare."""
+    if isinstance(sender, RoundSender):
+        with sender.round():
+            yield
+    else:
+        yield
 
 
 @dataclass
@@ -49,6 +70,14 @@ class RoutingSender:
         route = self.routes.get(message.topic.split(".", 1)[0], self.default)
         route.send(message)
 
+    @contextmanager
+    def round(self) -> Iterator[None]:
+        """The rounds of the peers that prepare for one."""
+        with ExitStack() as stack:
+            for sender in (*self.routes.values(), self.default):
+                stack.enter_context(round_of(sender))
+            yield
+
 
 @dataclass(frozen=True)
 class DeliveryResult:
@@ -69,25 +98,31 @@ def deliver_outbox(
     batch: int = ROUND,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> DeliveryResult:
-    """One round: send what is due, ``batch`` messages at most; safe on several workers
-    (rows are locked, locked ones skipped)."""
+    """One round: send what is due, ``batch`` messages at most, inside the sender's
+    ``round()`` if it has one (``RoundSender``); safe on several workers (rows are locked,
+    locked ones skipped)."""
     failed = dead = 0
     sent: list[int] = []
     with uow:
         now: datetime = clock.now()
-        for message in uow.outbox.pending(now, batch):
-            try:
-                sender.send(message)
-            except Exception as exc:  # any failure of a peer: retry later, never lose it
-                attempts = message.attempts + 1
-                gives_up = attempts >= max_attempts
-                uow.outbox.failed(
-                    message.id, f"{type(exc).__name__}: {exc}", now + backoff(attempts), gives_up
-                )
-                failed += 1
-                dead += int(gives_up)
-                continue
-            sent.append(message.id)
+        pending = uow.outbox.pending(now, batch)
+        with round_of(sender) if pending else nullcontext():
+            for message in pending:
+                try:
+                    sender.send(message)
+                except Exception as exc:  # any failure of a peer: retry later, never lose it
+                    attempts = message.attempts + 1
+                    gives_up = attempts >= max_attempts
+                    uow.outbox.failed(
+                        message.id,
+                        f"{type(exc).__name__}: {exc}",
+                        now + backoff(attempts),
+                        gives_up,
+                    )
+                    failed += 1
+                    dead += int(gives_up)
+                    continue
+                sent.append(message.id)
         # the round's deliveries in one statement, committed with its failures
         uow.outbox.delivered(sent, now)
         uow.commit()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -206,28 +207,50 @@ class StaffMessageSender:
     sms: TextChannel | None = None
     sent: list[Sent] = field(default_factory=list)
 
+    #: the roster read for a delivery round (``round``), while it lasts
+    _roster: Roster | None = field(default=None, init=False, repr=False)
+
+    @contextmanager
+    def round(self) -> Iterator[None]:
+        """A delivery round: the roster is read once for all its messages instead of once
+        each (a round takes 200 at most, and a message is queued after the change that
+        caused it commits; a roster changed during the round counts from the next)."""
+        with self.uow() as uow:
+            self._roster = uow.forces.roster()
+        try:
+            yield
+        finally:
+            self._roster = None
+
+    def _people(
+        self, roster: Roster, message: PendingMessage, now: datetime
+    ) -> list[Person] | None:
+        """Who ``message`` is for: the command centre's people on duty, or the one person
+        it names (``None`` if it names no registered person)."""
+        if message.recipient == COMMAND_CENTRE:
+            return centre_people(roster, self.env.calendar.shift_at(now), now)
+        person = roster.person(message.recipient)
+        return [person] if person else None
+
     def send(self, message: PendingMessage) -> None:
         now = self.env.clock.now()
         # the case, its rule and the WeChat ids only make a card: a message that is only
-        # recorded (no channel configured, or no one to send it to) does not read them
+        # recorded (no channel configured, or no one to send it to) does not read them,
+        # and in a round it reads nothing at all
         channels = self.wecom is not None or self.sms is not None
         record: CaseRecord | None = None
         rule: Subclass | None = None
         mapped: dict[str, str] = {}
-        with self.uow() as uow:
-            roster = uow.forces.roster()
-            if message.recipient == COMMAND_CENTRE:
-                people: list[Person] | None = centre_people(
-                    roster, self.env.calendar.shift_at(now), now
-                )
-            else:
-                person = next((p for p in roster.people if p.number == message.recipient), None)
-                people = [person] if person else None
-            if people and channels:
-                record = uow.cases.get(message.case_id) if message.case_id is not None else None
-                code = str(message.payload.get("subclass") or "")
-                rule = taxonomy_in_force(uow, self.env).get(code) if code else None
-                mapped = uow.wecom.userids(p.number for p in people)
+        if self._roster is not None and not channels:
+            people = self._people(self._roster, message, now)
+        else:
+            with self.uow() as uow:
+                people = self._people(self._roster or uow.forces.roster(), message, now)
+                if people and channels:
+                    record = uow.cases.get(message.case_id) if message.case_id is not None else None
+                    code = str(message.payload.get("subclass") or "")
+                    rule = taxonomy_in_force(uow, self.env).get(code) if code else None
+                    mapped = uow.wecom.userids(p.number for p in people)
         if people is None:
             if message.topic in TOPICS:
                 raise Undeliverable(
