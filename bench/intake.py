@@ -692,6 +692,9 @@ class LoadRun:
     """The server's CPU time per created case by thread: ``EVENT_LOOPS``, ``OTHER_THREADS``."""
     others_cores: float
     """Cores' worth of CPU that everything else on the machine used meanwhile."""
+    backlog: tuple[int, int] | None = None
+    """With a worker: the outbox messages not yet delivered as the load ended, and all
+    the run queued (warm-up included) — a worker keeping up leaves about a pass's worth."""
 
     def ceiling(self) -> float:
         """Cases/s (201s/s) this CPU use per case would allow on all cores of an idle
@@ -733,6 +736,7 @@ def measure(
     worked = cpu_seconds(worker) - cpu[3]
     if served.worker is not None and not _running(served.worker):
         raise RuntimeError("the chengyun worker stopped during the run: see the server log")
+    backlog = _backlog(database) if served.worker is not None else None
     by_thread = {who: t - threads[who] for who, t in thread_cpu_seconds(server).items()}
     others = machine_busy() - cpu[2] - sum(used) - worked
     rss = rss_mb(process_tree(served.pid))
@@ -758,7 +762,18 @@ def measure(
         },
         server_ms={who: t * per_case for who, t in by_thread.items()},
         others_cores=max(others, 0.0) / elapsed,
+        backlog=backlog,
     )
+
+
+def _backlog(database: str) -> tuple[int, int]:
+    """The outbox messages waiting for delivery (not delivered, not dead) and all of them."""
+    with psycopg.connect(pg_url(database)) as db:
+        row = db.execute(
+            "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND NOT dead), count(*) FROM outbox"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def intake_once(
@@ -950,6 +965,11 @@ def describe(run: LoadRun, what: str = "case") -> str:
         f"{what}s/s), of the server's: {threads}; {c.per_transaction:.1f} {what}s stored "
         f"per transaction; other processes used {run.others_cores:.2f} cores meanwhile; "
         f"RSS MB of the server processes: {rss}"
+        + (
+            f"; outbox messages waiting as the load ended: {run.backlog[0]:,} of {run.backlog[1]:,}"
+            if run.backlog is not None
+            else ""
+        )
     )
 
 
@@ -1071,6 +1091,14 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             "(staff messages delivered, counts folded)",
             "ms",
             [r.cpu_ms[WORKER] for r in two],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{label}, 2 workers: outbox messages waiting for the worker as the load ended "
+            "(its pass is once a second: about a second's worth when it keeps up)",
+            "",
+            [float(r.backlog[0]) for r in two if r.backlog is not None],
             reference,
             True,
         ),
