@@ -72,9 +72,11 @@ class RoutingSender:
 
     @contextmanager
     def round(self) -> Iterator[None]:
-        """The rounds of the peers that prepare for one."""
+        """The rounds of the peers that prepare for one (each once, however many topics
+        it carries)."""
+        peers = {id(s): s for s in (*self.routes.values(), self.default)}
         with ExitStack() as stack:
-            for sender in (*self.routes.values(), self.default):
+            for sender in peers.values():
                 stack.enter_context(round_of(sender))
             yield
 
@@ -137,11 +139,12 @@ def deliver_due(
     batch: int = ROUND,
     rounds: int = ROUNDS,
 ) -> DeliveryResult:
-    """Rounds of ``deliver_outbox`` while they come back full, ``rounds`` at most: what a
-    worker's pass delivers. One round a pass would cap delivery at ``batch`` messages a
-    pass (a second), and a busy hour queueing more would never catch up; the cap on the
-    rounds leaves the next sweep its turn. A message that fails waits for its backoff, so
-    it is not taken again in the same pass."""
+    """Rounds of ``deliver_outbox`` while each delivers a full round, ``rounds`` at most:
+    what a worker's pass delivers. One round a pass would cap delivery at ``batch``
+    messages a pass (a second), and a busy hour queueing more would never catch up; the
+    cap on the rounds leaves the next sweep its turn, and a round in which a peer failed
+    ends the pass (its messages wait for their backoff; the others are taken next pass,
+    rather than a peer that is down being tried ten rounds running)."""
     delivered = failed = dead = 0
     for _ in range(rounds):
         done = deliver_outbox(uow(), clock, sender, batch)
@@ -150,6 +153,6 @@ def deliver_due(
             failed + done.failed,
             dead + done.dead,
         )
-        if done.delivered + done.failed < batch:
+        if done.delivered < batch:
             break
     return DeliveryResult(delivered, failed, dead)
