@@ -4,11 +4,13 @@ Each run makes a fresh PostgreSQL database, upgrades it with ``chengyun db upgra
 loads the demo sub-district and starts ``chengyun serve --workers N`` on a free loopback
 port, and one ``chengyun worker`` beside it as ``docs/deployment.md`` runs them (it
 delivers the messages new cases queue for the people on duty and folds the counts the
-triggers add; its CPU is counted apart). The load generator, in this process and so
-apart from the server (asyncio + ``bench.http.LeanClient``, ``concurrency`` requests in
-flight), warms up for a few seconds and then reports cases for ``seconds``: mixed channels, random subclasses (from ``GET /api/v1/taxonomy``
-when the platform has it), random positions inside the demo units, a unique
-``Idempotency-Key`` each, no photos. Every request's latency and status are kept.
+triggers add; its CPU is counted apart, and so are the messages still waiting for it as
+the load ends). The load generator, in this process and so apart from the server
+(asyncio + ``bench.http.LeanClient``, ``concurrency`` requests in flight), warms up for a
+few seconds and then reports cases for ``seconds``: mixed channels, random subclasses
+(from ``GET /api/v1/taxonomy`` when the platform has it), random positions inside the
+demo units, a unique ``Idempotency-Key`` each, no photos. Every request's latency and
+status are kept.
 Afterwards the database is checked against the 201 answers: an acknowledged case that
 is missing is *lost*; a case number or key stored twice, or one case acknowledged twice,
 is a *duplicate*. The server's resident memory is read from /proc before it stops.

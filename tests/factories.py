@@ -6,8 +6,11 @@ import io
 import json
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 G1 = "310118002900001"
@@ -15,6 +18,21 @@ CENTRE = (121.110, 31.150)  # WGS-84, inside grid 1 (live since 2020-06-01)
 OPERATOR = "YPC-ZB01"
 COMMANDER = "YPC-ZH01"
 GATEWAY = "gateway"
+
+
+@contextmanager
+def statements_sent(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends inside the block, in order."""
+    sent: list[str] = []
+
+    def executed(_c: object, _k: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", executed)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", executed)
 
 
 def png(width: int = 2, height: int = 2) -> bytes:

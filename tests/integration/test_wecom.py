@@ -28,7 +28,7 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.senders import build_sender
 from chengyun.services.cases import ReportCommand, report_case
 from chengyun.services.delivery import deliver_outbox
-from tests.factories import CENTRE, OPERATOR
+from tests.factories import CENTRE, OPERATOR, statements_sent
 from tests.fakes.wecom_server import AGENT_ID, CORP_ID, SECRET, SMS_KEY, FakeWeCom, running
 
 PUBLIC = "https://cy.example.gov.cn"
@@ -261,16 +261,8 @@ def test_a_mapped_user_id_is_used_and_imported_all_or_nothing(
 def test_without_any_channel_messages_are_recorded(demo: Platform) -> None:
     new_case(demo)
     sender = build_sender(demo)
-    statements: list[str] = []
-
-    def executed(_c: object, _k: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    sa.event.listen(demo.engine, "before_cursor_execute", executed)
-    try:
+    with statements_sent(demo.engine) as statements:
         result = deliver_outbox(demo.uow(), demo.clock, sender)
-    finally:
-        sa.event.remove(demo.engine, "before_cursor_execute", executed)
     assert result.failed == 0 and result.delivered == len(outbox(demo)) > 0
     # the case would only make a card, and none is sent: it is not read
     assert not [s for s in statements if "FROM cases" in s]
@@ -278,21 +270,12 @@ def test_without_any_channel_messages_are_recorded(demo: Platform) -> None:
 
 def test_a_round_of_recorded_messages_reads_the_roster_once(demo: Platform) -> None:
     sender = build_sender(demo)
-    statements: list[str] = []
-
-    def executed(_c: object, _k: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
     counted: list[tuple[int, int]] = []
     for cases in (1, 4):
         for _ in range(cases):
             new_case(demo)
-        statements.clear()
-        sa.event.listen(demo.engine, "before_cursor_execute", executed)
-        try:
+        with statements_sent(demo.engine) as statements:
             result = deliver_outbox(demo.uow(), demo.clock, sender)
-        finally:
-            sa.event.remove(demo.engine, "before_cursor_execute", executed)
         assert result.failed == 0
         counted.append((result.delivered, len(statements)))
     (few, before), (more, after) = counted
