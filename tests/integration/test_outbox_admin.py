@@ -5,6 +5,7 @@ when the peer is back."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from chengyun.clock import DrivenClock
 from chengyun.entrypoints.api.security import SESSION_COOKIE, session_cookie
 from chengyun.entrypoints.cli import app as cli
 from chengyun.entrypoints.platform import Platform
-from chengyun.entrypoints.worker import run_once
+from chengyun.entrypoints.worker import run, run_once
 from chengyun.services.accounts import issue_token, provision_accounts
 from chengyun.services.delivery import RecordingSender, deliver_due, deliver_outbox
 from chengyun.services.records import NewAccount, OutboxMessage, PendingMessage
@@ -132,6 +133,39 @@ def test_a_pass_delivers_more_than_a_round(platform: Platform, clock: DrivenCloc
             )
         ).scalars()
         assert list(undelivered) == ["Q22"]
+
+
+class Passes(threading.Event):
+    """A stop event that records each wait the worker asks for, instead of waiting, and
+    stops the loop after ``passes`` of them."""
+
+    def __init__(self, passes: int) -> None:
+        super().__init__()
+        self.passes = passes
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        if len(self.waits) >= self.passes:
+            self.set()
+        return self.is_set()
+
+
+def test_after_a_pass_that_delivered_the_next_comes_sooner(platform: Platform) -> None:
+    # messages flowing: the next pass after 0.2 s, so that they go out in small rounds
+    # soon after they were queued; a quiet pass waits the interval
+    _write(platform, "P1", "P2")
+    sender = RecordingSender()
+    stop = Passes(3)
+    run(platform, sender, interval=1.0, stop=stop, busy_interval=0.2)
+    assert stop.waits == [0.2, 1.0, 1.0]
+    assert len(sender.sent) == 2
+    # never later than the interval itself
+    _write(platform, "P3")
+    stop = Passes(1)
+    run(platform, sender, interval=0.1, stop=stop, busy_interval=0.2)
+    assert stop.waits == [0.1] and len(sender.sent) == 3
 
 
 def test_listing_by_state_with_the_last_error(

@@ -162,7 +162,17 @@ def serve(
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
-    interval: Annotated[float, typer.Option(help="seconds between passes")] = 1.0,
+    interval: Annotated[
+        float, typer.Option(help="seconds between passes / 轮询间隔（秒）", min=0.01)
+    ] = 1.0,
+    busy_interval: Annotated[
+        float,
+        typer.Option(
+            help="seconds to the next pass after one that delivered messages / "
+            "有消息投递时的轮询间隔（秒）",
+            min=0.01,
+        ),
+    ] = 0.2,
 ) -> None:
     """SLA sweep (warn, escalate) and outbox delivery / 后台任务：超时预警、升级、消息投递."""
     from chengyun.entrypoints.senders import build_sender
@@ -180,9 +190,12 @@ def worker(
             if done.partitions:
                 out.print(f"✓ 新建分区 / partitions made: {', '.join(done.partitions)}")
             return
-        out.print(f"worker running every {interval:g} s — Ctrl+C to stop / 按 Ctrl+C 停止")
+        out.print(
+            f"worker running every {interval:g} s, every {min(busy_interval, interval):g} s "
+            "while messages flow — Ctrl+C to stop / 按 Ctrl+C 停止"
+        )
         try:
-            run(platform, build_sender(platform), interval=interval)
+            run(platform, build_sender(platform), interval=interval, busy_interval=busy_interval)
         except KeyboardInterrupt:
             out.print("stopped / 已停止")
 
