@@ -22,7 +22,8 @@ GATEWAY = "gateway"
 
 @contextmanager
 def statements_sent(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL statements ``engine`` sends inside the block, in order."""
+    """The SQL statements ``engine`` sends inside the block, in order (SQLAlchemy's: a
+    COPY sent through the driver, as a group commit's rows are, is not among them)."""
     sent: list[str] = []
 
     def executed(_c: object, _k: object, statement: str, *_: object) -> None:

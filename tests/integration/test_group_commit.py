@@ -9,8 +9,6 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +35,7 @@ from chengyun.services.cases import (
 from chengyun.services.group_commit import GroupCommit
 from chengyun.services.points import citizen_in
 from chengyun.services.unit_of_work import UnitOfWork
-from tests.factories import CENTRE, GATEWAY, report
+from tests.factories import CENTRE, GATEWAY, report, statements_sent
 
 SUBCLASSES = ("E0102", "E0504", "C0301", "E0101")
 
@@ -64,18 +62,6 @@ def _commits(platform: Platform) -> list[int]:
     seen: list[int] = []
     sa.event.listen(platform.engine, "commit", lambda _connection: seen.append(1))
     return seen
-
-
-@contextmanager
-def _statements(platform: Platform) -> Iterator[list[str]]:
-    """The SQL statements sent meanwhile (SQLAlchemy's: a COPY is not among them)."""
-    sent: list[str] = []
-    listen = (platform.engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    sa.event.listen(*listen)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(*listen)
 
 
 def test_a_batch_is_one_transaction_and_each_case_is_as_if_reported_alone(
@@ -110,7 +96,7 @@ def test_a_batch_numbers_its_cases_at_the_end_gapless_in_id_order(demo: Platform
         _report(20, subclass="E0102", **same_place),
         _report(21, subclass="E0102", **same_place),  # a possible duplicate of the one before
     ]
-    with _statements(demo) as sent:
+    with statements_sent(demo.engine) as sent:
         taken = report_cases(demo.uow(), demo.cases, reports)
     if demo.engine.dialect.name == "postgresql":
         # the rows held back were written with their numbers, the duplicate's offer too:
@@ -182,7 +168,7 @@ def test_video_alerts_joining_stored_cases_lock_them_first_and_join_them_with_th
         _report(55, channel=Channel.VIDEO_AI),  # nothing near it: taken with the batch
     ]
     committer = GroupCommit(demo.uow, demo.cases)
-    with _statements(demo) as sent:
+    with statements_sent(demo.engine) as sent:
         taken = [f.result(timeout=60) for f in committer.submit_all(batch)]
     assert all(r.created for r in taken)
     merged = [taken[1].record.case.merged_into, taken[3].record.case.merged_into]
@@ -216,7 +202,7 @@ def test_alerts_joining_earlier_cases_are_taken_together_after_the_batch(
         _report(71, subclass="E0102", channel=Channel.VIDEO_AI, **other),  # joins the 70th
     ]
     before = _count(demo, t.audit_log)
-    with _statements(demo) as sent:
+    with statements_sent(demo.engine) as sent:
         taken = report_cases(demo.uow(), demo.cases, batch)
     # each as if reported alone: the three join the stored case, the last the batch's own
     assert [r.record.case.merged_into for r in taken[1:4]] == [stored.record.id] * 3
@@ -340,7 +326,7 @@ def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_the
         _report(44, subclass="E0102", **place),
         _report(45, subclass="E0102", lng=CENTRE[0] + 0.01, lat=CENTRE[1]),  # far away
     ]
-    with _statements(demo) as sent:
+    with statements_sent(demo.engine) as sent:
         taken = [r.record for r in report_cases(demo.uow(), demo.cases, reports)]
 
     def offered(i: int) -> list[int]:
@@ -532,7 +518,7 @@ def test_concurrent_open311_requests_write_their_records_with_their_batch(
             ],
         )
 
-    with _statements(demo) as sent:
+    with statements_sent(demo.engine) as sent:
         answers = send_all([f"app-{i}" for i in range(16)])
     assert [a.status_code for a in answers] == [201] * 16, [a.text for a in answers]
     stats = demo.group_commit.stats

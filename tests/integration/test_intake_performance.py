@@ -31,7 +31,7 @@ from chengyun.services.accounts import (
 )
 from chengyun.services.cases import ReportCommand, report_case
 from chengyun.services.records import NewAccount
-from tests.factories import GATEWAY, as_reporter, report, submit
+from tests.factories import GATEWAY, as_reporter, report, statements_sent, submit
 
 
 class Ticks:
@@ -62,12 +62,6 @@ def _revision(platform: Platform) -> int:
         return uow.accounts.revision()
 
 
-def _statements(platform: Platform) -> list[str]:
-    seen: list[str] = []
-    sa.event.listen(platform.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
-    return seen
-
-
 def test_a_token_is_read_once_and_another_process_revoking_it_is_seen_within_a_second(
     platform: Platform,
 ) -> None:
@@ -77,9 +71,9 @@ def test_a_token_is_read_once_and_another_process_revoking_it_is_seen_within_a_s
     cache = TokenCache(lambda: _revision(platform), lambda: elsewhere, monotonic=ticks)
     first = cache.principal(platform.uow(), platform.clock, raw)
     assert isinstance(first, Principal) and first.username == "cache-op"
-    seen = _statements(platform)
     ticks.now += 0.5
-    assert cache.principal(platform.uow(), platform.clock, raw) is first
+    with statements_sent(platform.engine) as seen:
+        assert cache.principal(platform.uow(), platform.clock, raw) is first
     assert seen == []  # no statement at all: served from the cache
 
     with platform.uow() as uow:  # another process revokes the token
@@ -198,8 +192,11 @@ def test_a_new_case_is_one_transaction_with_its_audit_record(
     warm = client.post("/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "w-1"})
     assert warm.status_code == 201, warm.text  # the token is read (and touched) once
     before = len(_audit_actions(demo))
-    commits, statements = _commits(demo), _statements(demo)
-    created = client.post("/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "n-1"})
+    commits = _commits(demo)
+    with statements_sent(demo.engine) as statements:
+        created = client.post(
+            "/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "n-1"}
+        )
     assert created.status_code == 201, created.text
     assert commits == ["commit"]
     assert not [s for s in statements if "FROM idempotency_keys" in s]  # a new key: stored only

@@ -25,7 +25,7 @@ from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
 from chengyun.services.taxonomy import replace_taxonomy
-from tests.factories import CENTRE
+from tests.factories import CENTRE, statements_sent
 
 KEY = "demo-open311-key"
 PATH = "/open311/v2/requests.json"
@@ -130,10 +130,9 @@ def test_an_api_key_is_read_once_and_another_process_revoking_it_is_seen_within_
     cache = open311.ApplicationCache(lambda: _revision(demo), lambda: elsewhere, monotonic=ticks)
     first = cache.application(demo.uow(), demo.clock, raw)
     assert first.name == "缓存测试"
-    seen: list[str] = []
-    sa.event.listen(demo.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
     ticks.now += 0.5
-    assert cache.application(demo.uow(), demo.clock, raw) is first
+    with statements_sent(demo.engine) as seen:
+        assert cache.application(demo.uow(), demo.clock, raw) is first
     assert seen == []  # no statement at all: served from the cache
 
     with demo.uow() as uow:  # another process revokes the key
@@ -192,10 +191,9 @@ def test_the_services_are_read_once_and_another_process_changing_them_is_seen_wi
     )
     first = cache.taxonomy(demo.uow(), demo.cases)
     assert first.get("E0102") is not None
-    seen: list[str] = []
-    sa.event.listen(demo.engine, "before_cursor_execute", lambda *a: seen.append(str(a[2])))
     ticks.now += 0.5
-    assert cache.taxonomy(demo.uow(), demo.cases) is first
+    with statements_sent(demo.engine) as seen:
+        assert cache.taxonomy(demo.uow(), demo.cases) is first
     assert seen == []  # no statement at all: served from the cache
     assert _submit(demo, raw, cache, "E0504").service_request_id
 

@@ -5,9 +5,7 @@ read."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from chengyun.adapters.db.account_repository import ACCOUNTS
@@ -16,7 +14,7 @@ from chengyun.domain.forces import Assignment, Person, Post, Shift, TeamType
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import TokenCache
 from chengyun.services.forces import register_person
-from tests.factories import patrol_member, report, submit
+from tests.factories import patrol_member, report, statements_sent, submit
 
 
 def test_another_process_changes_are_seen(demo: Platform) -> None:
@@ -58,13 +56,7 @@ def test_case_and_list_pages_read_the_counters_along_and_see_other_processes_cha
         accounts_revision, lambda: changed_here(ACCOUNTS), check_seconds=float("inf")
     )
     case = submit(client, report(reporter=patrol_member(client))).json()
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    sa.event.listen(demo.engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(demo.engine) as statements:
         assert client.get(f"/api/v1/cases/{case['id']}").status_code == 200
         assert client.get("/api/v1/cases", params={"open": "true"}).json()["total"] == 1
         # "another process" renames the case's assignee
@@ -77,8 +69,6 @@ def test_case_and_list_pages_read_the_counters_along_and_see_other_processes_cha
         statements.clear()
         detail = client.get(f"/api/v1/cases/{case['id']}").json()
         listed = client.get("/api/v1/cases", params={"open": "true"}).json()["items"][0]
-    finally:
-        sa.event.remove(demo.engine, "before_cursor_execute", seen)
     assert detail["assignee"]["name"] == listed["assignee"]["name"] == "改名后"
     counters_alone = [s for s in statements if s.lstrip().startswith("SELECT revisions.name")]
     if demo.engine.dialect.name == "postgresql":  # the page's and the count's statements
@@ -100,21 +90,13 @@ def test_the_phone_salt_is_read_once_and_never_kept_from_an_undone_transaction(
         uow.commit()
     assert salt == "c" * 64  # the undone salt was neither stored nor remembered
 
-    read: list[str] = []
-
-    def seen(*event: Any) -> None:  # before_cursor_execute: the statement comes third
-        if "settings_store" in str(event[2]):
-            read.append(str(event[2]))
-
-    sa.event.listen(platform.engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(platform.engine) as sent:
         for _ in range(3):
             with platform.uow() as uow:
                 assert uow.points.phone_salt("d" * 64, now) == salt
                 uow.commit()
+        read = [s for s in sent if "settings_store" in s]
         assert len(read) == 1  # once, then from the process's cache
         other = Platform(platform.settings, clock=platform.clock, engine_override=platform.engine)
         with other.uow() as uow:  # "another process" reads the same salt
             assert uow.points.phone_salt("e" * 64, now) == salt
-    finally:
-        sa.event.remove(platform.engine, "before_cursor_execute", seen)
