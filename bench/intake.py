@@ -994,6 +994,19 @@ def p99_figure(benchmark: str, runs: list[LoadRun]) -> Figure:
     return Figure(benchmark, "ms", p99, f"< {P99_MS:.0f} ms", statistics.median(p99) < P99_MS)
 
 
+def backlog_figure(benchmark: str, runs: list[LoadRun]) -> Figure:
+    """The outbox messages the runs' worker had not delivered as their load ended."""
+    return Figure(
+        f"{benchmark}: outbox messages waiting for the worker as the load ended (its pass "
+        "comes every 0.2 s while messages flow: a fraction of a second's worth when it "
+        "keeps up)",
+        "",
+        [float(r.backlog[0]) for r in runs if r.backlog is not None],
+        "— (reference)",
+        True,
+    )
+
+
 def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[Figure]:
     two: list[LoadRun] = []
     one: list[LoadRun] = []
@@ -1096,14 +1109,7 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             reference,
             True,
         ),
-        Figure(
-            f"{label}, 2 workers: outbox messages waiting for the worker as the load ended "
-            "(its pass is once a second: about a second's worth when it keeps up)",
-            "",
-            [float(r.backlog[0]) for r in two if r.backlog is not None],
-            reference,
-            True,
-        ),
+        backlog_figure(f"{label}, 2 workers", two),
         Figure(
             f"{label}: cores used by other processes meanwhile (of {os.cpu_count()})",
             "",

@@ -43,10 +43,12 @@ import psycopg
 from bench.http import LeanClient
 from bench.intake import (
     BASELINE_S,
+    WORKER,
     Check,
     LoadRun,
     Sample,
     Send,
+    backlog_figure,
     baseline_once,
     describe,
     fresh_database,
@@ -267,6 +269,15 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             reference,
             True,
         ),
+        Figure(
+            f"{label}: CPU per request of the `chengyun worker` beside the server (staff "
+            "messages delivered, counts folded)",
+            "ms",
+            [r.cpu_ms[WORKER] for r in runs],
+            reference,
+            True,
+        ),
+        backlog_figure(label, runs),
         Figure(
             f"{label}: cores used by other processes meanwhile (of {os.cpu_count()})",
             "",
