@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 import struct
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,6 +35,28 @@ def statements_sent(engine: sa.Engine) -> Iterator[list[str]]:
         yield sent
     finally:
         sa.event.remove(engine, "before_cursor_execute", executed)
+
+
+class Passes(threading.Event):
+    """A stop event for the worker's loop (``entrypoints.worker.run``) that records each
+    wait the loop asks for instead of waiting, calls ``between`` (if given) with the waits
+    so far, and stops the loop after ``passes`` of them: the loop driven pass by pass, no
+    timer slept."""
+
+    def __init__(self, passes: int, between: Callable[[list[float]], None] | None = None) -> None:
+        super().__init__()
+        self.passes = passes
+        self.between = between
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        if self.between is not None:
+            self.between(self.waits)
+        if len(self.waits) >= self.passes:
+            self.set()
+        return self.is_set()
 
 
 def png(width: int = 2, height: int = 2) -> bytes:

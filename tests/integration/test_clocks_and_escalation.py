@@ -14,10 +14,11 @@ from chengyun.clock import DrivenClock
 from chengyun.domain.cases import Action, Channel
 from chengyun.domain.errors import Conflict
 from chengyun.entrypoints.platform import Platform
-from chengyun.entrypoints.worker import run_once
+from chengyun.entrypoints.worker import run, run_once
 from chengyun.services.cases import ReportCommand, act, report_case, sweep
 from chengyun.services.delivery import RecordingSender, deliver_outbox
-from tests.factories import CENTRE, COMMANDER, OPERATOR, patrol_member, report, submit
+from chengyun.services.records import OutboxMessage
+from tests.factories import CENTRE, COMMANDER, OPERATOR, Passes, patrol_member, report, submit
 from tests.factories import do as act_on
 
 LADDER = ["department_line", "deputy_grid_chief", "grid_chief", "command_centre", "district"]
@@ -140,6 +141,32 @@ def test_the_worker_pass_and_a_failing_peer(
     assert len(dead_rows) == dead.dead
     assert all(r.delivered_at is None and "peer down" in r.last_error for r in dead_rows)
     assert {r.id for r in dead_rows}.isdisjoint(m.id for m in sent.sent)
+
+
+def test_a_busy_worker_sweeps_once_a_second_and_delivers_between(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    case_id = new_case(demo, patrol_member(client))
+    seen: list[list[str]] = []
+
+    def between(waits: list[float]) -> None:
+        # a message waiting at every pass (the worker stays busy); the case overdue from
+        # the first pass on
+        with demo.uow() as uow:
+            uow.outbox.add(OutboxMessage("task", "P1", {"note": "派单"}), clock.now())
+            uow.commit()
+        if len(waits) == 1:
+            clock.tick(timedelta(days=3))
+        seen.append(escalations(demo, case_id))
+
+    stop = Passes(7, between)
+    sent = RecordingSender()
+    run(demo, sent, interval=1.0, stop=stop, busy_interval=0.2)
+    assert stop.waits == [0.2] * 7
+    assert len(sent.sent) >= 7  # every pass delivered
+    # the first pass swept (nothing due yet); the next sweep came once the waits made a
+    # second — the sixth pass — and not in the four delivering passes between
+    assert [bool(levels) for levels in seen] == [False] * 5 + [True] * 2
 
 
 def test_duplicates_video_alerts_merge_others_are_offered(

@@ -5,7 +5,6 @@ when the peer is back."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from chengyun.entrypoints.worker import run, run_once
 from chengyun.services.accounts import issue_token, provision_accounts
 from chengyun.services.delivery import RecordingSender, deliver_due, deliver_outbox
 from chengyun.services.records import NewAccount, OutboxMessage, PendingMessage
+from tests.factories import Passes
 
 runner = CliRunner()
 
@@ -133,23 +133,6 @@ def test_a_pass_delivers_more_than_a_round(platform: Platform, clock: DrivenCloc
             )
         ).scalars()
         assert list(undelivered) == ["Q22"]
-
-
-class Passes(threading.Event):
-    """A stop event that records each wait the worker asks for, instead of waiting, and
-    stops the loop after ``passes`` of them."""
-
-    def __init__(self, passes: int) -> None:
-        super().__init__()
-        self.passes = passes
-        self.waits: list[float] = []
-
-    def wait(self, timeout: float | None = None) -> bool:
-        assert timeout is not None
-        self.waits.append(timeout)
-        if len(self.waits) >= self.passes:
-            self.set()
-        return self.is_set()
 
 
 def test_after_a_pass_that_delivered_the_next_comes_sooner(platform: Platform) -> None:
