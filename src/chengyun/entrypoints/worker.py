@@ -4,13 +4,13 @@ hour, the coming months' partitions on PostgreSQL.
 A pass comes every ``interval`` (a second), and every ``BUSY_INTERVAL_S`` after a pass
 that delivered messages (新消息时加快): while reports come in, each queues a message for
 whoever it went to, and a pass a second delivers them in one burst a second — a second
-late, and for a moment taking a core from the server processes beside it. The passes in
-between only deliver: the sweep, the district link's status sync, the counts' fold and
-the partitions still come once an ``interval``. On the 2-core
+late, and for a moment taking a core from the server processes beside it. On the 2-core
 benchmark machine, intake with 32 clients back to back, in three pairs against a pass
 every second: 0.91 × the 99th percentile latency (0.91–0.93), 0.97 × the reports a second
 (0.95–1.03), 122–447 messages waiting as the load ended against 16–1,104
-(``bench/RESULTS.md``, note of 2026-11-29 02:33). A quiet worker still looks once a second."""
+(``bench/RESULTS.md``, note of 2026-11-29 02:33). The passes in between only deliver: the
+sweep, the district link's status sync, the counts' fold and the partitions still come
+once an ``interval``. A quiet worker looks once a second."""
 
 from __future__ import annotations
 
