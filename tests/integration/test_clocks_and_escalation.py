@@ -17,7 +17,7 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.worker import run, run_once
 from chengyun.services.cases import ReportCommand, act, report_case, sweep
 from chengyun.services.delivery import RecordingSender, deliver_outbox
-from chengyun.services.records import OutboxMessage
+from chengyun.services.records import OutboxMessage, PendingMessage
 from tests.factories import CENTRE, COMMANDER, OPERATOR, Passes, patrol_member, report, submit
 from tests.factories import do as act_on
 
@@ -167,6 +167,33 @@ def test_a_busy_worker_sweeps_once_a_second_and_delivers_between(
     # the first pass swept (nothing due yet); the next sweep came once the waits made a
     # second — the sixth pass — and not in the four delivering passes between
     assert [bool(levels) for levels in seen] == [False] * 5 + [True] * 2
+
+
+def test_a_long_sweep_delivers_between_its_batches(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    # a worker back after days away: five cases overdue at once, swept two at a time
+    cases = [new_case(demo, patrol_member(client)) for _ in range(5)]
+    deliver_outbox(demo.uow(), clock, RecordingSender())  # their tasks went out then
+    clock.tick(timedelta(days=3))
+
+    class Watching(RecordingSender):
+        """Notes, with each message, how many of the cases were escalated by then."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.escalated_then: list[int] = []
+
+        def send(self, message: PendingMessage) -> None:
+            super().send(message)
+            self.escalated_then.append(sum(bool(escalations(demo, c)) for c in cases))
+
+    sender = Watching()
+    done = run_once(demo, sender, sweep_batch=2)
+    assert done.sweep.escalated >= 5 and done.delivery.delivered == len(sender.sent) > 0
+    assert all(escalations(demo, c) for c in cases)
+    # the first batch's messages went out before the sweep reached the last cases
+    assert min(sender.escalated_then) < 5
 
 
 def test_duplicates_video_alerts_merge_others_are_offered(

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: seconds to the next pass after one that delivered messages
 BUSY_INTERVAL_S = 0.2
+#: due cases a sweep takes at a time (``services.cases.sweep``); a pass delivers between
+SWEEP_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -64,27 +66,40 @@ class PartitionUpkeep:
         return tuple(made)
 
 
-def run_once(platform: Platform, sender: Sender, partitions: PartitionUpkeep | None = None) -> Pass:
+def run_once(
+    platform: Platform,
+    sender: Sender,
+    partitions: PartitionUpkeep | None = None,
+    sweep_batch: int = SWEEP_BATCH,
+) -> Pass:
     """One sweep until nothing is due, then the delivery rounds while they find a full
     round due (``deliver_due``), then the partitions (when ``partitions`` is given and
-    they are due)."""
+    they are due). A long sweep — thousands of cases due at once, after the worker was
+    down — delivers between its batches of ``sweep_batch``, so that the messages queued
+    meanwhile (new cases' tasks, the sweep's own warnings) do not wait for its end."""
     total = SweepResult(0, 0, 0)
+    delivery = DeliveryResult(0, 0, 0)
     while True:
-        result = sweep(platform.uow(), platform.cases)
+        result = sweep(platform.uow(), platform.cases, batch=sweep_batch)
         total = SweepResult(
             total.looked_at + result.looked_at,
             total.warned + result.warned,
             total.escalated + result.escalated,
         )
-        if result.looked_at < 500:
+        if result.looked_at < sweep_batch:
             break
+        delivery = _add(delivery, deliver_due(platform.uow, platform.clock, sender))
     # the district link: status changes of cases handled for a peer, into the outbox
     sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
-    delivery = deliver_due(platform.uow, platform.clock, sender)
+    delivery = _add(delivery, deliver_due(platform.uow, platform.clock, sender))
     # the case list's counts: the rows the triggers added, folded (adapters/db/case_counts.py)
     case_counts.fold(platform.engine)
     made = partitions(platform) if partitions is not None else ()
     return Pass(total, delivery, made)
+
+
+def _add(a: DeliveryResult, b: DeliveryResult) -> DeliveryResult:
+    return DeliveryResult(a.delivered + b.delivered, a.failed + b.failed, a.dead + b.dead)
 
 
 def next_pass_in(done: Pass, interval: float, busy_interval: float = BUSY_INTERVAL_S) -> float:
