@@ -114,14 +114,15 @@ def fold(
         rows = _fold(engine, table, threshold)
         if rows:
             # the deleted rows stay in the table's pages, and every sum reads past them,
-            # until a vacuum: autovacuum may take a minute to come, this one a millisecond
-            _vacuum(engine, table)
+            # until a vacuum: autovacuum may take a minute to come, this one a millisecond;
+            # the space it frees is what the next rows take, so the table keeps its size
+            _vacuum(engine, table, truncate=False)
             if rows > compact_above:
                 # the fold wrote its rows at the table's end (the space it freed was not
                 # known yet); written again now they go to its start, and the vacuum cuts
                 # off the rest
                 _fold(engine, table, 0)
-                _vacuum(engine, table)
+                _vacuum(engine, table, truncate=True)
         folded += rows
     return folded
 
@@ -140,9 +141,20 @@ def _fold(engine: Engine, table: sa.Table, above: int) -> int:
     return rows
 
 
-def _vacuum(engine: Engine, table: sa.Table) -> None:
-    # with its index cleaned even for a few dead rows (left to itself, vacuum skips that
-    # and keeps their line pointers, which stops it cutting off the empty end)
+def _vacuum(engine: Engine, table: sa.Table, truncate: bool) -> None:
+    """Vacuum ``table`` with its index cleaned even for a few dead rows (left to itself,
+    vacuum skips that and keeps their line pointers, which stops it cutting off the empty
+    end); skipped if another vacuum (autovacuum) holds it.
+
+    ``truncate``: cut off the empty end. Only after a compaction: cutting needs the table
+    to itself, and while reports come in — every new case adds rows here, through the
+    triggers — vacuum tries for it again and again, up to 5 s. Under the intake benchmark
+    with 100,000 open cases the worker's vacuum of ``assignee_counts`` took up to 2 s that
+    way, its pass stalled, and thousands of staff messages waited (``bench/RESULTS.md``,
+    2026-11-29)."""
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql(f"VACUUM (INDEX_CLEANUP ON) {table.name}")
+        connection.exec_driver_sql(
+            f"VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED, TRUNCATE {'ON' if truncate else 'OFF'}) "
+            f"{table.name}"
+        )
