@@ -17,6 +17,7 @@ from chengyun.config import Settings
 from chengyun.domain.errors import DomainError
 from chengyun.domain.forces import Shift
 from chengyun.entrypoints.platform import Platform
+from chengyun.entrypoints.worker import BUSY_INTERVAL_S
 
 app = typer.Typer(
     help="城运 chengyun — 一网统管城运网格管理平台 / city-operations grid management.",
@@ -172,7 +173,7 @@ def worker(
             "有消息投递时的轮询间隔（秒）",
             min=0.01,
         ),
-    ] = 0.2,
+    ] = BUSY_INTERVAL_S,
 ) -> None:
     """SLA sweep (warn, escalate) and outbox delivery / 后台任务：超时预警、升级、消息投递."""
     from chengyun.entrypoints.senders import build_sender

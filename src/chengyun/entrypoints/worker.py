@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from chengyun.adapters.db import case_counts
 from chengyun.adapters.db.partitions import ensure_partitions
 from chengyun.entrypoints.platform import Platform
-from chengyun.services.cases import SweepResult, sweep
+from chengyun.services.cases import SWEEP_BATCH, SweepResult, sweep
 from chengyun.services.delivery import DeliveryResult, Sender, deliver_due
 from chengyun.services.district import sync_statuses
 
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 #: seconds to the next pass after one that delivered messages
 BUSY_INTERVAL_S = 0.2
-#: due cases a sweep takes at a time (``services.cases.sweep``); a pass delivers between
-SWEEP_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -81,25 +79,17 @@ def run_once(
     delivery = DeliveryResult(0, 0, 0)
     while True:
         result = sweep(platform.uow(), platform.cases, batch=sweep_batch)
-        total = SweepResult(
-            total.looked_at + result.looked_at,
-            total.warned + result.warned,
-            total.escalated + result.escalated,
-        )
+        total += result
         if result.looked_at < sweep_batch:
             break
-        delivery = _add(delivery, deliver_due(platform.uow, platform.clock, sender))
+        delivery += deliver_due(platform.uow, platform.clock, sender)
     # the district link: status changes of cases handled for a peer, into the outbox
     sync_statuses(platform.uow(), platform.clock, platform.settings.district_code)
-    delivery = _add(delivery, deliver_due(platform.uow, platform.clock, sender))
+    delivery += deliver_due(platform.uow, platform.clock, sender)
     # the case list's counts: the rows the triggers added, folded (adapters/db/case_counts.py)
     case_counts.fold(platform.engine)
     made = partitions(platform) if partitions is not None else ()
     return Pass(total, delivery, made)
-
-
-def _add(a: DeliveryResult, b: DeliveryResult) -> DeliveryResult:
-    return DeliveryResult(a.delivered + b.delivered, a.failed + b.failed, a.dead + b.dead)
 
 
 def next_pass_in(done: Pass, interval: float, busy_interval: float = BUSY_INTERVAL_S) -> float:

@@ -1020,14 +1020,25 @@ def _notifications(uow: UnitOfWork, record: CaseRecord, event: CaseEvent) -> lis
 # --- sweep -----------------------------------------------------------------------------------
 
 
+#: due cases a sweep takes at a time
+SWEEP_BATCH = 500
+
+
 @dataclass(frozen=True)
 class SweepResult:
     looked_at: int
     warned: int
     escalated: int
 
+    def __add__(self, other: SweepResult) -> SweepResult:
+        return SweepResult(
+            self.looked_at + other.looked_at,
+            self.warned + other.warned,
+            self.escalated + other.escalated,
+        )
 
-def sweep(uow: UnitOfWork, env: CaseEnvironment, batch: int = 500) -> SweepResult:
+
+def sweep(uow: UnitOfWork, env: CaseEnvironment, batch: int = SWEEP_BATCH) -> SweepResult:
     """One pass of the SLA sweep: warn at yellow, escalate at red, once per case and
     moment; safe to run twice or on two workers (rows are locked, skipping locked ones)."""
     warned = escalated = 0

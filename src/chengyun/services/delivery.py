@@ -87,6 +87,11 @@ class DeliveryResult:
     failed: int
     dead: int
 
+    def __add__(self, other: DeliveryResult) -> DeliveryResult:
+        return DeliveryResult(
+            self.delivered + other.delivered, self.failed + other.failed, self.dead + other.dead
+        )
+
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … up to an hour between tries."""
@@ -145,14 +150,10 @@ def deliver_due(
     cap on the rounds leaves the next sweep its turn, and a round in which a peer failed
     ends the pass (its messages wait for their backoff; the others are taken next pass,
     rather than a peer that is down being tried ten rounds running)."""
-    delivered = failed = dead = 0
+    total = DeliveryResult(0, 0, 0)
     for _ in range(rounds):
         done = deliver_outbox(uow(), clock, sender, batch)
-        delivered, failed, dead = (
-            delivered + done.delivered,
-            failed + done.failed,
-            dead + done.dead,
-        )
+        total += done
         if done.delivered < batch:
             break
-    return DeliveryResult(delivered, failed, dead)
+    return total
