@@ -33,7 +33,8 @@ what Little's law says it is — 32 in flight at 1,000 cases/s are 32 ms on aver
 whatever the server does — and a slower answer slows the next request instead of showing
 as a queue; offered at a fixed rate, the latency is what a report arriving at that rate
 waits, and a server that cannot keep up shows it as a backlog growing in every latency
-after it.
+after it. A second open-loop run offers ``SIZING_RATE`` (the rate ``docs/deployment.md``
+sizes a box by) the same way: how long a report waits at the load a box is sized for.
 
 Targets (the performance issue's, on this 2-core machine with the load generator on it):
 ≥ 1,000 cases/s with 2 workers, p99 < 50 ms (both runs' 99th percentiles are held to
@@ -82,6 +83,9 @@ from bench.record import Figure, fmt, print_or_record
 
 TARGET = 1000.0
 P99_MS = 50.0
+#: The rate ``docs/deployment.md`` sizes a 2-core box by (its slowest hour, rounded down):
+#: the last run of a repeat offers it steadily, so that the sizing has a latency beside it.
+SIZING_RATE = 500.0
 #: Connections the open-loop run (``paced``) keeps: at ``TARGET`` reports a second, room
 #: for answers taking 64 ms on average before a report waits for a free one (a wait that
 #: counts in its latency).
@@ -1012,6 +1016,7 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
     one: list[LoadRun] = []
     scale: list[LoadRun] = []
     offered: list[LoadRun] = []  # open loop, TARGET cases/s
+    sized: list[LoadRun] = []  # open loop, SIZING_RATE cases/s
     baseline: list[float] = []
     with server_log() as log:
         for i in range(repeats):
@@ -1029,15 +1034,18 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             print(describe(scale[-1]) + f" ({OPEN_CASES:,} open cases before)", flush=True)
             offered.append(intake_once(2, seconds, CONNECTIONS, 10 * i + 3, log, rate=TARGET))
             print(describe(offered[-1]) + f" ({fmt(TARGET)} cases/s offered)", flush=True)
+            sized.append(intake_once(2, seconds, CONNECTIONS, 10 * i + 9, log, rate=SIZING_RATE))
+            print(describe(sized[-1]) + f" ({fmt(SIZING_RATE)} cases/s offered)", flush=True)
     rates = [r.rate for r in two]
     ratio = [r.rate / b for r, b in zip(two, baseline, strict=True)]
     print(f"  intake/baseline: median {statistics.median(ratio):.2f}", flush=True)
-    everything = two + one + scale + offered
+    everything = two + one + scale + offered + sized
     api_rss = [max(mb for mb in r.rss_mb.values()) for r in everything]
     label = f"intake over HTTP, PostgreSQL, {concurrency} in flight, {fmt(seconds)} s"
-    paced_label = (
-        f"intake over HTTP, PostgreSQL, {fmt(TARGET)} cases/s offered (open loop, up to "
+    paced_label, sized_label = (
+        f"intake over HTTP, PostgreSQL, {fmt(rate)} cases/s offered (open loop, up to "
         f"{CONNECTIONS} connections), {fmt(seconds)} s, 2 workers"
+        for rate in (TARGET, SIZING_RATE)
     )
     reference = "— (reference)"
     return [
@@ -1129,6 +1137,21 @@ def run(repeats: int = 3, seconds: float = 30.0, concurrency: int = 32) -> list[
             f"{paced_label}: server CPU per case",
             "ms",
             [r.cpu_ms["server"] for r in offered],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{sized_label} (the rate docs/deployment.md sizes a box by): p99 latency from "
+            "when each was due",
+            "ms",
+            [r.p99_ms for r in sized],
+            reference,
+            True,
+        ),
+        Figure(
+            f"{sized_label}: server CPU per case",
+            "ms",
+            [r.cpu_ms["server"] for r in sized],
             reference,
             True,
         ),
