@@ -21,12 +21,17 @@ def test_database_is_at_head(engine: Engine) -> None:
 def _as_held_by(dialect: str) -> sa.MetaData:
     """tables.py as the database holds it. On PostgreSQL the case events and the audit log
     are partitioned by month, and PostgreSQL wants the partition key in every unique
-    constraint: there, theirs also hold ``at`` (see migration 20261127_1300)."""
-    if dialect != "postgresql":
-        return metadata
+    constraint: there, theirs also hold ``at`` (see migration 20261127_1300). On SQLite
+    the references to a case are not deferrable (only PostgreSQL's batches defer them:
+    migration 20261129_0700)."""
     held = sa.MetaData(naming_convention=metadata.naming_convention)
     for table in metadata.sorted_tables:
         table.to_metadata(held)
+    if dialect != "postgresql":
+        for table in held.sorted_tables:
+            for reference in table.foreign_key_constraints:
+                reference.deferrable = reference.initially = None
+        return held
     for partitioned in PARTITIONED:
         table = held.tables[partitioned.name]
         for unique in [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]:

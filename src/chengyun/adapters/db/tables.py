@@ -42,6 +42,17 @@ metadata = sa.MetaData(
     }
 )
 
+
+def case_ref() -> sa.ForeignKey:
+    """A reference to ``cases.id`` from a row a new case's batch writes before its case
+    (its events, measure profile, photos and Idempotency-Key): deferrable on PostgreSQL
+    (checked as each row is written unless a transaction defers it to its commit), so
+    that a group commit writes them before its turn on the audit chain and only the case
+    rows, which carry the numbers taken in that turn, after it (migration 20261129_0700;
+    ``SqlCaseRepository.write_ahead``)."""
+    return sa.ForeignKey("cases.id", deferrable=True, initially="IMMEDIATE")
+
+
 territory_meta = sa.Table(
     "territory_meta",
     metadata,
@@ -220,7 +231,7 @@ case_events = sa.Table(
     "case_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("case_id", sa.Integer, case_ref(), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("action", sa.String(30), nullable=False),
     sa.Column("actor", sa.String(64), nullable=False),
@@ -255,7 +266,7 @@ MEASURE_ANCHORS = (
 case_measures = sa.Table(
     "case_measures",
     metadata,
-    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("case_id", sa.Integer, case_ref(), primary_key=True),
     *(sa.Column(f"{anchor}_at", UtcDateTime()) for anchor in MEASURE_ANCHORS),
     sa.Column("closed_at", UtcDateTime()),
     # the China-time day (YYYYMMDD) of each anchor and of the closing: the month and day
@@ -280,7 +291,7 @@ case_photos = sa.Table(
     "case_photos",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("case_id", sa.Integer, case_ref(), nullable=False, index=True),
     sa.Column("content_type", sa.String(40), nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
@@ -300,7 +311,7 @@ idempotency_keys = sa.Table(
     metadata,
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("case_id", sa.Integer, case_ref(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
