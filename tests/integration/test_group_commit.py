@@ -311,6 +311,64 @@ def _waiting_for_a_row(connection: sa.Connection) -> bool:
     return bool(connection.execute(query).scalar())
 
 
+def test_a_batch_writes_all_but_its_case_rows_before_its_turn_on_the_audit_chain(
+    demo: Platform,
+) -> None:
+    """While another batch holds the chain, a batch has written its events, measure
+    profiles and keys, and waits with only its case rows (which carry the numbers taken in
+    that turn) left to write; its references to those cases are checked as it commits."""
+    if demo.engine.dialect.name != "postgresql":
+        pytest.skip("the chain's lock and the deferred references are PostgreSQL's")
+    answers: list[Any] = []
+
+    def report_them() -> None:
+        try:
+            answers.append(report_cases(demo.uow(), demo.cases, [_report(i) for i in range(3)]))
+        except BaseException as error:  # the test's thread reports it
+            answers.append(error)
+
+    reporting = threading.Thread(target=report_them)
+    with demo.engine.connect() as other:  # another batch's turn
+        other.execute(sa.text(f"SELECT pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})"))
+        reporting.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_row(other) and reporting.is_alive():
+            assert time.monotonic() < deadline, "the batch never waited for the chain"
+            time.sleep(0.01)
+        written = other.execute(
+            sa.text(
+                "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.wait_event_type = 'Lock' "
+                "AND a.datname = current_database() AND l.mode = 'RowExclusiveLock'"
+            )
+        ).scalars()
+        assert {"case_events", "case_measures", "idempotency_keys"} <= set(written)
+        assert "cases" not in set(written)
+        other.commit()
+    reporting.join(60)
+    [answer] = answers
+    assert not isinstance(answer, BaseException), answer
+    with demo.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(t.case_events)
+            .where(t.case_events.c.case_id.in_([r.record.id for r in answer]))
+        ).scalar_one()
+    assert stored == sum(len(r.record.case.events) for r in answer)
+
+
+def test_a_reference_written_ahead_is_still_checked_at_the_commit(demo: Platform) -> None:
+    if demo.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL's batches write ahead")
+    with demo.uow() as uow:
+        uow.cases.hold_back()
+        uow.cases.remember_idempotency("no-such-case", "hash", 999_999, demo.clock.now())
+        uow.cases.write_ahead()  # written (no error yet); its case is not, and never will be
+        with pytest.raises(sa.exc.IntegrityError, match="fk_idempotency_keys_case_id_cases"):
+            uow.commit()
+    assert _count(demo, t.idempotency_keys) == 0
+
+
 def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_their_staff(
     demo: Platform,
 ) -> None:

@@ -363,8 +363,9 @@ def report_cases(
     before the commit (``_Batch``): taking a number locks its sequence until the commit,
     and so does the audit chain, so two processes' batches overlap in everything but that
     short tail instead of queueing whole. The numbers stay gapless and in id order. The
-    rows nothing reads back before the commit (events, measure profiles, keys, messages)
-    are written one statement per table.
+    rows nothing reads back before the commit are written one statement per table: those
+    that carry no number (events, measure profiles, photos, keys) before the tail
+    (``write_ahead``), the cases and the messages in it.
 
     A video alert that joins an earlier open case (``_merge_alert``) is taken after the
     batch's end, in the same transaction, with the others that do (``_take_tail``): the
@@ -395,6 +396,7 @@ def report_cases(
                 taken[i] = _take(uow, env, report, location, look_up=False, batch=batch)
             except _MergesLater:
                 later.append(i)
+        uow.cases.write_ahead()  # before the chain's turn: only the case rows wait for it
         batch.finish(uow, env.clock, [taken[i].record for i in sorted(taken)])
         if later:
             taken.update(_take_tail(uow, env, batch, reports, locations, sorted(later)))

@@ -102,6 +102,13 @@ class CaseRepository(Protocol):
         are among them (a read by number always does)."""
         ...
 
+    def write_ahead(self) -> None:
+        """While rows are held back: write those that carry no case number (events,
+        measure profiles, photos, keys…) now, their references to the cases checked at the
+        commit, and go on holding back the cases themselves, if held; ``DuplicateKey`` as
+        ``flush``. A repository may do nothing here."""
+        ...
+
     def flush(self) -> None: ...
 
     def add(self, record: CaseRecord) -> int: ...

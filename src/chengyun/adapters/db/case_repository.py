@@ -304,6 +304,19 @@ _NEXT_IDS = sa.text(
 #: Rows locked in id order: two transactions locking several never wait for each other
 #: in opposite order.
 _LOCK = sa.text("SELECT id FROM cases WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+#: Check the deferrable references to a case (``tables.case_ref``) at the commit.
+_DEFER_CASE_REFS = sa.text(
+    "SET CONSTRAINTS "
+    + ", ".join(
+        sorted(
+            str(reference.name)
+            for table in t.metadata.sorted_tables
+            for reference in table.foreign_key_constraints
+            if reference.deferrable
+        )
+    )
+    + " DEFERRED"
+)
 _INSERT_PHOTO = t.case_photos.insert()
 #: Columns that are NULL when left out of an INSERT, exactly as when given ``None``: no
 #: default of either kind, and not JSON (where ``None`` is stored as JSON ``null``).
@@ -700,6 +713,9 @@ class SqlCaseRepository:
         #: take at once.
         self._ids: list[int] = []
         self._reserve = 1
+        #: Whether this transaction checks the references to a case at its commit
+        #: (``write_ahead``).
+        self._deferred = False
 
     def hold_back(self, cases: int = 1) -> None:
         held: dict[str, tuple[sa.Table, list[dict[str, Any]]]] = {}
@@ -718,6 +734,7 @@ class SqlCaseRepository:
         self._open_counts = {}
         self._expected = None
         self._batch_open = []
+        self._deferred = False
 
     def flush(self) -> None:
         self._write_held()
@@ -726,12 +743,20 @@ class SqlCaseRepository:
         self._expected = None
         self._batch_open = []
 
-    def _write_held(self) -> None:
+    def write_ahead(self) -> None:
+        if not self._cases_held():  # PostgreSQL's batches only
+            return
+        if not self._deferred:
+            self.connection.execute(_DEFER_CASE_REFS)
+            self._deferred = True
+        self._write_held(keep="cases")
+
+    def _write_held(self, keep: str | None = None) -> None:
         """Write the rows held back so far, each table's in one statement (and go on
-        holding back): a COPY on PostgreSQL (``copy_rows``), an INSERT of many rows on
-        SQLite."""
+        holding back), but those of the table named ``keep``: a COPY on PostgreSQL
+        (``copy_rows``), an INSERT of many rows on SQLite."""
         for name, (table, rows) in (self._held_back or {}).items():
-            if not rows:
+            if not rows or name == keep:
                 continue
             written = list(rows)
             rows.clear()
@@ -874,9 +899,12 @@ class SqlCaseRepository:
         held.update({"id": record.id, **_case_row(record, facts)})
         assert self._held_back is not None  # its case row was held
         profiles = self._held_back["case_measures"][1]
-        for i, profile in enumerate(profiles):
-            if profile["case_id"] == record.id:
-                profiles[i] = case_measures.profile_row(record.id, facts)
+        profile = case_measures.profile_row(record.id, facts)
+        at = next((i for i, p in enumerate(profiles) if p["case_id"] == record.id), None)
+        if at is not None:
+            profiles[at] = profile
+        else:  # written ahead (``write_ahead``)
+            self.connection.execute(case_measures.upsert(self.dialect), profile)
         if record.case.status not in OPEN_STATUSES:  # e.g. merged: no longer open nearby
             self._batch_open = [(c, n) for c, n in self._batch_open if n.id != record.id]
         self._append_events(record)
