@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from chengyun.adapters.db.engine import alembic_config, current_revision
+from chengyun.adapters.db.engine import alembic_config, current_revision, upgrade
 from chengyun.adapters.db.partitions import PARTITION_KEY, PARTITIONED, partition_tables
 from chengyun.adapters.db.tables import metadata
+from tests.conftest import empty_postgresql
 
 
 def test_database_is_at_head(engine: Engine) -> None:
@@ -62,3 +65,34 @@ def test_revision_files_are_date_named() -> None:
     for revision in script.walk_revisions():
         assert revision.revision[:8].isdigit(), revision.revision
         assert revision.path.rsplit("/", 1)[-1].startswith(revision.revision)
+
+
+def _deferrable(engine: Engine) -> dict[str, bool]:
+    """Whether each table's (and partition's) reference to ``cases`` is deferrable."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT conrelid::regclass::text, condeferrable FROM pg_constraint "
+                "WHERE contype = 'f' AND confrelid = 'cases'::regclass"
+            )
+        )
+        return {str(table): bool(deferrable) for table, deferrable in rows}
+
+
+def test_the_deferrable_references_to_a_case_go_back_and_forth(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL's references are made deferrable")
+    deferred = {"case_events", "case_measures", "case_photos", "idempotency_keys"}
+    with empty_postgresql() as scratch:
+        upgrade(scratch)
+        after = _deferrable(scratch)
+        assert {table for table, d in after.items() if d} >= deferred
+        assert not after["outbox"]  # written in the chain's turn: checked row by row
+        assert all(d for table, d in after.items() if table.startswith("case_events_"))
+        with scratch.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "20261127_1350")
+        assert not any(_deferrable(scratch).values())
+        upgrade(scratch)
+        assert _deferrable(scratch) == after
