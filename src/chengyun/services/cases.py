@@ -396,7 +396,7 @@ def report_cases(
                 taken[i] = _take(uow, env, report, location, look_up=False, batch=batch)
             except _MergesLater:
                 later.append(i)
-        uow.cases.write_ahead()  # before the chain's turn: only the case rows wait for it
+        uow.cases.write_ahead()  # before the chain's turn; the cases, messages, audit in it
         batch.finish(uow, env.clock, [taken[i].record for i in sorted(taken)])
         if later:
             taken.update(_take_tail(uow, env, batch, reports, locations, sorted(later)))
