@@ -335,15 +335,18 @@ def test_a_batch_writes_all_but_its_case_rows_before_its_turn_on_the_audit_chain
         while not _waiting_for_a_row(other) and reporting.is_alive():
             assert time.monotonic() < deadline, "the batch never waited for the chain"
             time.sleep(0.01)
-        written = other.execute(
-            sa.text(
-                "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.wait_event_type = 'Lock' "
-                "AND a.datname = current_database() AND l.mode = 'RowExclusiveLock'"
-            )
-        ).scalars()
-        assert {"case_events", "case_measures", "idempotency_keys"} <= set(written)
-        assert "cases" not in set(written)
+        written = set(
+            other.execute(
+                sa.text(
+                    "SELECT DISTINCT c.relname FROM pg_locks l "
+                    "JOIN pg_class c ON c.oid = l.relation JOIN pg_stat_activity a "
+                    "ON a.pid = l.pid WHERE a.wait_event_type = 'Lock' "
+                    "AND a.datname = current_database() AND l.mode = 'RowExclusiveLock'"
+                )
+            ).scalars()
+        )
+        assert {"case_events", "case_measures", "idempotency_keys"} <= written
+        assert "cases" not in written
         other.commit()
     reporting.join(60)
     [answer] = answers
