@@ -372,6 +372,37 @@ def test_a_reference_written_ahead_is_still_checked_at_the_commit(demo: Platform
     assert _count(demo, t.idempotency_keys) == 0
 
 
+def test_the_audit_chain_s_head_is_one_row_kept_by_the_log_s_trigger(demo: Platform) -> None:
+    """An append reads the chain's last hash from ``audit_head``, not by walking every
+    month of the partitioned log; the row follows a batch's COPY and a single append, and
+    deleting records clears it, so that the next append looks in the log itself."""
+    if demo.engine.dialect.name != "postgresql":
+        pytest.skip("the head's trigger is PostgreSQL's")
+
+    def head() -> tuple[int, str] | None:
+        with demo.engine.connect() as connection:
+            row = connection.execute(sa.select(t.audit_head.c.id, t.audit_head.c.hash)).first()
+            last = connection.execute(
+                sa.select(t.audit_log.c.id, t.audit_log.c.hash).order_by(t.audit_log.c.id.desc())
+            ).first()
+        assert row is None or (last is not None and tuple(row) == tuple(last))
+        return None if row is None else (row.id, row.hash)
+
+    with statements_sent(demo.engine) as sent:
+        report_cases(demo.uow(), demo.cases, [_report(i) for i in range(4)])
+        report_case(demo.uow(), demo.cases, *_args(_report(9, key="alone")))
+    assert not [s for s in sent if "FROM audit_log" in s]  # the log itself is not read
+    assert [s for s in sent if "FROM audit_head" in s]
+    assert head() is not None
+    with demo.engine.begin() as connection:  # (nothing in the platform deletes records)
+        connection.execute(t.audit_log.delete())
+    assert head() is None
+    report_case(demo.uow(), demo.cases, *_args(_report(10, key="after")))
+    assert head() is not None
+    count, breaks, _ = verify_audit(demo.uow())
+    assert (count, breaks) == (1, [])  # a new chain, from its genesis
+
+
 def test_a_batch_asks_ahead_for_the_cases_near_its_reports_and_the_counts_of_their_staff(
     demo: Platform,
 ) -> None:

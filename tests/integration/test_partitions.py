@@ -33,7 +33,7 @@ from chengyun.adapters.db.partitions import (
     partition_tables,
 )
 from chengyun.clock import DrivenClock
-from chengyun.domain.audit import verify_chain
+from chengyun.domain.audit import GENESIS, record_hash, verify_chain
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.cli import app
 from chengyun.entrypoints.platform import Platform
@@ -296,9 +296,21 @@ def test_upgrade_keeps_the_rows_ids_continue_and_downgrade_restores(scratch: Eng
             ),
             {"at": moments[0]},
         ).scalar_one()
+        prev = GENESIS  # the chain as the code of then appended it (no head row yet)
         for seq, at in enumerate(moments, 1):
             c.execute(EVENT, {"case": case_id, "seq": seq, "at": at})
-            SqlAuditRepository(c).append(at, "tester", f"test.{seq}", "", {"seq": seq})
+            record = (at, "tester", f"test.{seq}", "", {"seq": seq})
+            digest = record_hash(prev, *record)
+            c.execute(
+                t.audit_log.insert().values(
+                    **dict(
+                        zip(("at", "actor", "action", "target", "details"), record, strict=True)
+                    ),
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
 
     def rows(table: sa.Table) -> list[sa.Row]:
         with scratch.connect() as c:
@@ -306,8 +318,11 @@ def test_upgrade_keeps_the_rows_ids_continue_and_downgrade_restores(scratch: Eng
 
     events, records = rows(t.case_events), rows(t.audit_log)
 
-    upgrade(scratch, PARTITIONED)
+    upgrade(scratch)  # through the partitioning to today's schema, which the appends below use
     assert _is_partitioned(scratch, "case_events") and _is_partitioned(scratch, "audit_log")
+    with scratch.connect() as c:  # the chain's head starts from the log's last record
+        head = c.execute(sa.select(t.audit_head.c.id, t.audit_head.c.hash)).one()
+    assert tuple(head) == (records[-1].id, records[-1].hash)
     assert rows(t.case_events) == events
     assert rows(t.audit_log) == records
     assert _where(scratch, t.case_events) == [

@@ -186,6 +186,8 @@ AUDIT_CHAIN_LOCK = 7242002
 #: The audit statements, built once (every change over HTTP appends a record).
 _LOCK_CHAIN = sa.text(f"SELECT pg_advisory_xact_lock({AUDIT_CHAIN_LOCK})")
 _LAST_HASH = sa.select(t.audit_log.c.hash).order_by(t.audit_log.c.id.desc()).limit(1)
+#: The chain's head as its trigger keeps it (PostgreSQL; ``tables.audit_head``).
+_HEAD_HASH = sa.select(t.audit_head.c.hash)
 
 
 class SqlAuditRepository:
@@ -216,7 +218,7 @@ class SqlAuditRepository:
         self.hold()
         transaction, prev = self._held or (None, None)
         if prev is None:
-            prev = self.connection.execute(_LAST_HASH).scalar() or GENESIS
+            prev = self._head() or GENESIS
         rows = []
         for at, actor, action, target, details in records:
             digest = record_hash(prev, at, actor, action, target, details)
@@ -234,6 +236,17 @@ class SqlAuditRepository:
             prev = digest
         insert_rows(self.connection, t.audit_log, rows)  # a batch's records in one COPY
         self._held = (transaction, prev)
+
+    def _head(self) -> str | None:
+        """The hash of the chain's last record, ``None`` for an empty chain: on
+        PostgreSQL from ``audit_head`` (one row, however many months the log holds),
+        from the log itself when that row is missing."""
+        if self.connection.dialect.name == "postgresql":
+            head = self.connection.execute(_HEAD_HASH).scalar()
+            if head is not None:
+                return str(head)
+        last = self.connection.execute(_LAST_HASH).scalar()
+        return None if last is None else str(last)
 
     def records(self) -> Iterator[AuditRecord]:
         """Every record in order, fetched a batch at a time (a server-side cursor on
