@@ -380,10 +380,11 @@ audit_log = sa.Table(
 #: The audit chain's head (审计链头): the id and hash of its last record, kept on
 #: PostgreSQL by a statement trigger on ``audit_log`` (migration 20261129_0800) and read
 #: by the next append in its turn on the chain instead of the log's last record, which on
-#: the monthly partitions was a walk of every month's index (1.8 ms at 125 months against
-#: 0.27 at 5 on the benchmark machine). Emptied when records are deleted (the reader then
-#: looks in the log); derived, so not backed up: a restore's inserts remake it. Empty on
-#: SQLite, whose log is one table.
+#: the monthly partitions was a walk of every month's index (0.56–1.8 ms at 125 months,
+#: 0.27 at 5, against 0.22 for this row, on the benchmark machine in a slow hour, where a
+#: ``SELECT 1`` took 0.21; the trigger costs about as much as the 5 months' walk saved).
+#: Emptied when records are deleted (the reader then looks in the log); derived, so not
+#: backed up: a restore's inserts remake it. Empty on SQLite, whose log is one table.
 audit_head = sa.Table(
     "audit_head",
     metadata,
