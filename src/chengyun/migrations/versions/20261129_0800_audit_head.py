@@ -10,13 +10,13 @@ PostgreSQL ``audit_log`` is partitioned by month (migration 20261127_1300) while
 records are ordered by id, so "the last record" was a backward walk of every month's
 index, planned and locked partition by partition: 0.27 ms at 5 months and 0.56–1.8 ms at
 125 on the benchmark machine in a slow hour (a ``SELECT 1`` took 0.21 ms, reading the head
-row 0.22), growing with the years kept. The trigger adds about 0.05 ms to a batch's COPY of
-its records, about what the walk of 5 months cost. ``audit_head`` holds the last
-record's id and hash in one row; a statement trigger on ``audit_log`` moves it forward
-with each insert (a group commit's COPY included; never backwards), and clears it when
-records are deleted or the log truncated, so that the reader then falls back to the log
-itself. It starts from the log's last record. SQLite's log is one table: the table is made
-there too and stays empty.
+row 0.22), growing with the years kept. ``audit_head`` holds the last record's id and hash
+in one row; a statement trigger on ``audit_log`` moves it forward with each insert (a
+group commit's COPY included; never backwards), and clears it when records are deleted or
+the log truncated, so that the reader then falls back to the log itself. It starts from
+the log's last record. The trigger adds about 0.05 ms to a batch's COPY of its records,
+about what the walk of 5 months cost. SQLite's log is one table: the table is made there
+too and stays empty.
 """
 
 from __future__ import annotations
