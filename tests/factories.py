@@ -12,13 +12,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from fastapi.testclient import TestClient
+
+from chengyun.adapters.db.engine import alembic_config
 
 G1 = "310118002900001"
 CENTRE = (121.110, 31.150)  # WGS-84, inside grid 1 (live since 2020-06-01)
 OPERATOR = "YPC-ZB01"
 COMMANDER = "YPC-ZH01"
 GATEWAY = "gateway"
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Take ``engine``'s schema back to ``revision`` by running the migrations down."""
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 @contextmanager

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from chengyun.adapters.backup import create_backup, restore_backup
 from chengyun.adapters.db import case_counts
 from chengyun.adapters.db import tables as t
-from chengyun.adapters.db.engine import alembic_config, make_engine, upgrade
+from chengyun.adapters.db.engine import make_engine, upgrade
 from chengyun.clock import DrivenClock
 from chengyun.config import Settings
 from chengyun.demo.loader import load_demo
@@ -29,7 +28,7 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.services.cases import sweep
 from chengyun.services.records import CaseFilter, CaseSummary
 from tests.conftest import empty_postgresql
-from tests.factories import CENTRE, COMMANDER, do, patrol_member, report, submit
+from tests.factories import CENTRE, COMMANDER, do, downgrade, patrol_member, report, submit
 from tests.integration.test_clocks_and_escalation import new_case
 
 #: Filters the counts answer, and some they cannot (then the cases are counted).
@@ -313,7 +312,7 @@ def test_the_assignee_counts_migration_counts_the_stored_cases_and_goes_back(
     platform = _demo_on(scratch, clock, tmp_path)
     for _ in range(3):
         new_case(platform, "YPG1-001")
-    _downgrade(scratch, "20261127_1330")
+    downgrade(scratch, "20261127_1330")
     assert "assignee_counts" not in sa.inspect(scratch).get_table_names()
     with scratch.begin() as connection:  # the triggers as they were: an assignee uncounted
         before = connection.execute(sa.select(sa.func.count()).select_from(t.case_counts))
@@ -368,13 +367,6 @@ def _demo_on(engine: Engine, clock: DrivenClock, tmp_path: Path) -> Platform:
     return platform
 
 
-def _downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
 def _indexes(engine: Engine) -> set[str]:
     return {str(i["name"]) for i in sa.inspect(engine).get_indexes("cases")}
 
@@ -385,7 +377,7 @@ def test_the_migration_counts_the_stored_cases_and_goes_back(
     platform = _demo_on(scratch, clock, tmp_path)
     for _ in range(3):
         new_case(platform, "YPG1-001")
-    _downgrade(scratch, "20261127_1300")
+    downgrade(scratch, "20261127_1300")
     assert "case_counts" not in sa.inspect(scratch).get_table_names()
     assert "ix_cases_next_due_at" in _indexes(scratch)
 
@@ -427,7 +419,7 @@ def test_the_list_state_migration_fills_in_the_stored_cases_and_goes_back(
     assert any(r.possible_duplicates for r in before) and all(r.deadlines for r in before)
     assert any(r.dispatch_reason for r in before)
 
-    _downgrade(blank, "20261127_1320")
+    downgrade(blank, "20261127_1320")
     assert "list_state" not in {c["name"] for c in sa.inspect(blank).get_columns("cases")}
     upgrade(blank)  # each stored case gets its list state from its state
 
@@ -461,7 +453,7 @@ def test_the_nearby_index_migration_extends_the_subclass_index_and_goes_back(
 
     assert columns() == {"ix_cases_subclass_status_lat": ["subclass", "status", "lat"]}
     assert near() == [case_id]
-    _downgrade(blank, "20261127_1340")
+    downgrade(blank, "20261127_1340")
     assert columns() == {"ix_cases_subclass_status": ["subclass", "status"]}
     upgrade(blank)
     assert columns() == {"ix_cases_subclass_status_lat": ["subclass", "status", "lat"]}

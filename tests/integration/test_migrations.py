@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -14,6 +13,7 @@ from chengyun.adapters.db.engine import alembic_config, current_revision, upgrad
 from chengyun.adapters.db.partitions import PARTITION_KEY, PARTITIONED, partition_tables
 from chengyun.adapters.db.tables import metadata
 from tests.conftest import empty_postgresql
+from tests.factories import downgrade
 
 
 def test_database_is_at_head(engine: Engine) -> None:
@@ -89,10 +89,7 @@ def test_the_deferrable_references_to_a_case_go_back_and_forth(engine: Engine) -
         assert {table for table, d in after.items() if d} >= deferred
         assert not after["outbox"]  # written in the chain's turn: checked row by row
         assert all(d for table, d in after.items() if table.startswith("case_events_"))
-        with scratch.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, "20261127_1350")
+        downgrade(scratch, "20261127_1350")
         assert not any(_deferrable(scratch).values())
         upgrade(scratch)
         assert _deferrable(scratch) == after

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.account_repository import SqlAuditRepository
-from chengyun.adapters.db.engine import alembic_config, upgrade
+from chengyun.adapters.db.engine import upgrade
 from chengyun.adapters.db.partitions import (
     Month,
     coming_months,
@@ -41,7 +40,7 @@ from chengyun.entrypoints.worker import PartitionUpkeep, run_once
 from chengyun.services.accounts import audit, verify_audit
 from chengyun.services.delivery import RecordingSender
 from tests.conftest import empty_postgresql
-from tests.factories import patrol_member
+from tests.factories import downgrade, patrol_member
 from tests.integration.test_clocks_and_escalation import new_case
 
 BEFORE = "20261127_1255"
@@ -258,13 +257,6 @@ def scratch(engine: Engine) -> Iterator[Engine]:
         yield database
 
 
-def _downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-
 def _is_partitioned(engine: Engine, table: str) -> bool:
     with engine.connect() as c:
         kind = c.execute(
@@ -346,7 +338,7 @@ def test_upgrade_keeps_the_rows_ids_continue_and_downgrade_restores(scratch: Eng
         c.execute(EVENT, {"case": case_id + 99, "seq": 1, "at": moments[2]})
 
     events, records = rows(t.case_events), rows(t.audit_log)
-    _downgrade(scratch, BEFORE)
+    downgrade(scratch, BEFORE)
     assert not _is_partitioned(scratch, "case_events")
     assert not _is_partitioned(scratch, "audit_log")
     with scratch.connect() as c:

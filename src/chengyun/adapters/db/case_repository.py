@@ -713,9 +713,6 @@ class SqlCaseRepository:
         #: take at once.
         self._ids: list[int] = []
         self._reserve = 1
-        #: Whether this transaction checks the references to a case at its commit
-        #: (``write_ahead``).
-        self._deferred = False
 
     def hold_back(self, cases: int = 1) -> None:
         held: dict[str, tuple[sa.Table, list[dict[str, Any]]]] = {}
@@ -734,7 +731,6 @@ class SqlCaseRepository:
         self._open_counts = {}
         self._expected = None
         self._batch_open = []
-        self._deferred = False
 
     def flush(self) -> None:
         self._write_held()
@@ -746,9 +742,7 @@ class SqlCaseRepository:
     def write_ahead(self) -> None:
         if not self._cases_held():  # PostgreSQL's batches only
             return
-        if not self._deferred:
-            self.connection.execute(_DEFER_CASE_REFS)
-            self._deferred = True
+        self.connection.execute(_DEFER_CASE_REFS)  # until the transaction ends
         self._write_held(keep="cases")
 
     def _write_held(self, keep: str | None = None) -> None:
