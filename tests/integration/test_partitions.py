@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -33,14 +34,16 @@ from chengyun.adapters.db.partitions import (
 )
 from chengyun.clock import DrivenClock
 from chengyun.domain.audit import GENESIS, record_hash, verify_chain
+from chengyun.domain.cases import Action
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.cli import app
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.worker import PartitionUpkeep, run_once
 from chengyun.services.accounts import audit, verify_audit
+from chengyun.services.cases import act
 from chengyun.services.delivery import RecordingSender
 from tests.conftest import empty_postgresql
-from tests.factories import downgrade, patrol_member
+from tests.factories import COMMANDER, downgrade, patrol_member
 from tests.integration.test_clocks_and_escalation import new_case
 
 BEFORE = "20261127_1255"
@@ -244,6 +247,88 @@ def test_cli_lists_the_partitions_with_their_rows(
     name = partition_name("case_events", Month.of(datetime.now(UTC)))
     assert name in result.output
     assert "行 rows" in result.output
+
+
+def _scanned(engine: Engine, statement: str, parameters: object) -> set[str]:
+    """The ``case_events`` partitions ``statement`` reads (run under EXPLAIN ANALYZE): a
+    partition pruned when planned is not in the plan, one pruned while running is in it
+    but never executed."""
+
+    def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", ()):
+            yield from walk(child)
+
+    with engine.connect() as c:
+        plan = c.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
+        root = plan.scalar_one()[0]["Plan"]
+    return {
+        node["Relation Name"]
+        for node in walk(root)
+        if node.get("Relation Name", "").startswith("case_events_") and node["Actual Loops"]
+    }
+
+
+def test_a_case_is_read_from_the_month_of_its_report_on(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    """``case_id`` is not the partitions' key: loading a case (an action, its page) reads
+    its events from the month of its report on, not every month kept."""
+    _postgresql_only(demo.engine)
+    reporter = patrol_member(client)
+    clock.set(datetime(2019, 1, 5, 9, 0, tzinfo=CHINA_TZ))
+    ensure_partitions(demo.engine, clock.now(), months_ahead=5)
+    clock.set(datetime(2019, 4, 10, 9, 0, tzinfo=CHINA_TZ))
+    case_id = new_case(demo, reporter)
+    clock.set(datetime(2019, 5, 6, 9, 0, tzinfo=CHINA_TZ))
+    act(demo.uow(), demo.cases, case_id, Action.HOLD, COMMANDER, {"reason": "季节性 / seasonal"})
+
+    sent: list[tuple[str, object]] = []
+
+    def seen(_c: object, _k: object, statement: str, parameters: object, *_: object) -> None:
+        if "case_events" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(demo.engine, "before_cursor_execute", seen)
+    try:
+        with demo.uow() as uow:
+            loaded = uow.cases.get(case_id)
+            page = uow.cases.get_for_page(case_id)
+    finally:
+        sa.event.remove(demo.engine, "before_cursor_execute", seen)
+    assert loaded is not None and page is not None
+    for case in (loaded.case, page[0].case):
+        assert [(e.seq, e.action) for e in case.events][-1] == (case.version, Action.HOLD)
+        assert [e.seq for e in case.events] == list(range(1, case.version + 1))
+    assert len(sent) == 2  # the load's events, the page's statement
+    earlier = {partition_name("case_events", Month(2019, m)) for m in (1, 2, 3)}
+    for statement, parameters in sent:
+        scanned = _scanned(demo.engine, statement, parameters)
+        assert {"case_events_2019_04", "case_events_2019_05"} <= scanned, statement
+        assert not scanned & earlier, (statement, scanned)
+
+
+def test_a_case_with_an_event_before_its_report_still_reads_whole(
+    client: TestClient, demo: Platform
+) -> None:
+    """The domain never records an event before its case's report; should a database hold
+    one anyway (its case's report time moved by hand), the load notices the missing event
+    by the case's version and reads them all."""
+    case_id = new_case(demo, patrol_member(client))
+    with demo.engine.begin() as c:
+        reported = c.execute(
+            sa.select(t.cases.c.reported_at).where(t.cases.c.id == case_id)
+        ).scalar_one()
+        later = t.cases.update().where(t.cases.c.id == case_id)
+        c.execute(later.values(reported_at=reported + timedelta(days=40)))
+    with demo.uow() as uow:
+        loaded = uow.cases.get(case_id)
+        page = uow.cases.get_for_page(case_id)
+    assert loaded is not None and page is not None
+    for case in (loaded.case, page[0].case):
+        assert case.version >= 1
+        assert [e.seq for e in case.events] == list(range(1, case.version + 1))
+        assert case.events[0].action in (Action.REPORT, Action.SELF_HANDLE)
 
 
 # --- the migration itself, on a database of its own ------------------------------------------

@@ -651,11 +651,17 @@ def _loading(column: str, locked: bool) -> sa.Select[Any]:
 # One case and its events, and its photos and notifications, by statements built once
 # (building them on every read took longer than the queries).
 _LOAD = {(by, locked): _loading(by, locked) for by in ("id", "number") for locked in (False, True)}
-_EVENTS = (
+_ALL_EVENTS = (
     sa.select(t.case_events)
     .where(t.case_events.c.case_id == sa.bindparam("case_id"))
     .order_by(t.case_events.c.seq)
 )
+#: A case's events from its report on: no event is earlier than its case's report (the
+#: domain refuses one earlier than the case's last, ``domain.cases._check_time``), and the
+#: bound lets PostgreSQL skip the monthly partitions before it (``case_id`` is not their
+#: key) — without it every load probed every month kept. A case's events are numbered
+#: 1…``version``; a load that finds fewer reads them all (``_events``).
+_EVENTS = _ALL_EVENTS.where(t.case_events.c.at >= sa.bindparam("since"))
 _PHOTOS = (
     sa.select(t.case_photos)
     .where(t.case_photos.c.case_id == sa.bindparam("case_id"))
@@ -667,12 +673,14 @@ _DELIVERIES = (
 
 
 def _rows_as_json(table: sa.Table, *order: str) -> sa.ScalarSelect[Any]:
-    """The rows of ``table`` that belong to the selected case, as one JSON array."""
+    """The rows of ``table`` that belong to the selected case, as one JSON array (events
+    from the case's report on, as ``_EVENTS`` reads them)."""
     rows = table.alias(f"{table.name}_of_case")
     ordered = postgresql.aggregate_order_by(rows.table_valued(), *(rows.c[c] for c in order))
-    return (
-        sa.select(sa.func.json_agg(ordered)).where(rows.c.case_id == t.cases.c.id).scalar_subquery()
-    )
+    where = [rows.c.case_id == t.cases.c.id]
+    if table is t.case_events:
+        where.append(rows.c.at >= t.cases.c.reported_at)
+    return sa.select(sa.func.json_agg(ordered)).where(*where).scalar_subquery()
 
 
 #: A case with its events, photos and notifications in one statement (PostgreSQL): what
@@ -920,8 +928,18 @@ class SqlCaseRepository:
         row = self.connection.execute(_LOAD[by, locked], {"key": key}).first()
         if row is None:
             return None
-        events = [_event(e) for e in self.connection.execute(_EVENTS, {"case_id": row.id})]
-        return _record(row, events)
+        return _record(row, self._events(row))
+
+    def _events(self, row: Any, read: list[CaseEvent] | None = None) -> list[CaseEvent]:
+        """The events of the case ``row``: those ``read`` with it, or from its report on
+        (``_EVENTS``); all of them when that misses any (an event recorded before its
+        case's report, which the domain has never let through)."""
+        if read is None:
+            found = self.connection.execute(_EVENTS, {"case_id": row.id, "since": row.reported_at})
+            read = [_event(e) for e in found]
+        if len(read) == row.version:
+            return read
+        return [_event(e) for e in self.connection.execute(_ALL_EVENTS, {"case_id": row.id})]
 
     def get(self, case_id: int, *, for_update: bool = False) -> CaseRecord | None:
         return self._load("id", case_id, for_update)
@@ -943,7 +961,7 @@ class SqlCaseRepository:
         if row is None:
             return None
         carried(self.connection, row.revisions_json)
-        events = [_event(e) for e in _from_json(row.events_json, "at")]
+        events = self._events(row, [_event(e) for e in _from_json(row.events_json, "at")])
         photos = [_photo(p) for p in _from_json(row.photos_json, "created_at")]
         deliveries = _from_json(row.deliveries_json, "created_at", "delivered_at")
         return _record(row, events), photos, [_delivery(d) for d in deliveries]
