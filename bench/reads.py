@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 
-from bench.http import HttpError, LeanClient
+from bench.http import HttpError, LeanClient, run_loop
 from bench.intake import (
     BackendCpu,
     bearer_token,
@@ -128,7 +128,7 @@ def _measured(
     pids = process_tree(server)
     before = (cpu_seconds(pids), time.process_time(), machine_busy(), time.perf_counter())
     with BackendCpu(database) as postgres:
-        rate, p99, failed = asyncio.run(load())
+        rate, p99, failed = run_loop(load())
     used = (cpu_seconds(pids) - before[0], postgres.seconds, time.process_time() - before[1])
     elapsed = time.perf_counter() - before[3]
     others = max(machine_busy() - before[2] - sum(used), 0.0) / elapsed
@@ -181,7 +181,7 @@ def run(repeats: int = 3, seconds: float = 15.0, concurrency: int = 32) -> list[
 
             for name in names:
                 path = paths["list" if name == "paced list" else name]
-                asyncio.run(_load(base, headers, path, 2.0, concurrency))  # warm-up
+                run_loop(_load(base, headers, path, 2.0, concurrency))  # warm-up
                 for i in range(repeats):
                     load = os.getloadavg()[0]
                     rate, p99, failed, cpu, others = _measured(database, pid, loads(name))
