@@ -5,7 +5,11 @@ The benchmarks' load generator runs on the same two cores as the server, so ever
 millisecond it spends is one the server does not get. A general client (httpx2) costs
 about 2 ms of CPU per request here; this one, which only does what the load needs (GET,
 POST with a JSON or form body, fixed headers, a status and a body back), costs a small
-fraction of that — as wrk would, while the answers are still read and checked.
+fraction of that — as wrk would, while the answers are still read and checked. On
+uvloop's loop (``run_loop``), reading an answer's head at once and timing a request
+without a task of its own, it costs 0.21–0.22 ms a request offered 1,000 a second
+against a fixed-answer server, against 0.29 on asyncio's loop with a read per header
+line and ``wait_for`` (2026-11-29).
 """
 
 from __future__ import annotations
@@ -145,8 +149,8 @@ async def _chunks(reader: asyncio.StreamReader) -> bytes:
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """``main`` run on uvloop's event loop, as the server runs (about a quarter less CPU a
-    request than asyncio's own here), or on asyncio's where uvloop is missing."""
+    """``main`` run on uvloop's event loop, as the server's requests are, or on asyncio's
+    where uvloop is missing."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
