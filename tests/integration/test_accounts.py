@@ -14,7 +14,7 @@ from chengyun.clock import DrivenClock
 from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import verify_audit
-from tests.factories import OPERATOR, patrol_member, report, submit
+from tests.factories import OPERATOR, patrol_member, report, statements_sent, submit
 
 
 def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD):
@@ -165,6 +165,50 @@ def test_a_patrol_member_sees_their_grid_and_masked_contacts(
     assert viewed == [OPERATOR]
     duty = client.get("/api/v1/duty", headers=patrol).json()
     assert "****" in duty["commander"]["phone"]
+
+
+def test_an_action_outside_ones_scope_is_refused_unwritten_and_loads_its_case_once(
+    client: TestClient, demo: Platform, demo_geojson: dict
+) -> None:
+    """An action checks the actor's scope on the case it loads to act on (no read of its
+    own before): outside it, 403 and nothing written; inside, one load and the answer's."""
+    from shapely.geometry import shape
+
+    grid5 = next(
+        f
+        for f in demo_geojson["features"]
+        if f["properties"]["layer"] == "unit" and f["properties"]["grid_code"].endswith("900005")
+    )
+    point = shape(grid5["geometry"]).representative_point()
+    other = submit(
+        client, report(channel="citizen_qr", position={"lng": point.x, "lat": point.y})
+    ).json()
+    member = patrol_member(client)
+    patrol = client.headers_for(member)
+    before = client.get(f"/api/v1/cases/{other['id']}", headers=client.headers_for(OPERATOR))
+    with statements_sent(demo.engine) as sent:
+        refused = client.post(
+            f"/api/v1/cases/{other['id']}/actions/hold", json={"reason": "x"}, headers=patrol
+        )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"][0]["type"] == "scope"
+    written = [s for s in sent if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert not [s for s in written if "case" in s or "outbox" in s], written
+    after = client.get(f"/api/v1/cases/{other['id']}", headers=client.headers_for(OPERATOR))
+    assert after.json()["version"] == before.json()["version"]
+    missing = client.post("/api/v1/cases/999999/actions/hold", json={"reason": "x"}, headers=patrol)
+    assert missing.status_code == 404
+
+    with statements_sent(demo.engine) as sent:
+        registered = client.post(
+            f"/api/v1/cases/{other['id']}/actions/register",
+            json={},
+            headers=client.headers_for(OPERATOR),
+        )
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["version"] > before.json()["version"]
+    # the case's events are read twice: loaded to act on, and for the answer
+    assert sum("FROM case_events" in s for s in sent) == 2, sent
 
 
 def test_the_audit_chain_detects_alteration_and_removal(

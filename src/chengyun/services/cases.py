@@ -887,13 +887,18 @@ def act(
     actor: Actor | str,
     params: Mapping[str, Any],
     expected_version: int | None = None,
+    may_see: Callable[[CaseRecord], object] | None = None,
 ) -> ActionResult:
     """Take ``action`` on a case as ``actor`` (or the person with that number, whose
-    post gives the capabilities)."""
+    post gives the capabilities). ``may_see`` is asked first of the case as loaded (the
+    caller's scope: it raises when the case is not theirs to see), so that a caller needs
+    no read of its own before."""
     with uow:
         record = uow.cases.get(case_id, for_update=True)
         if record is None:
             raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
+        if may_see is not None:
+            may_see(record)
         if expected_version is not None and expected_version != record.case.version:
             raise Conflict(
                 "案件已被他人更新 / the case changed since you loaded it",

@@ -817,8 +817,16 @@ def take_action(
                 [Problem(("header", "If-Match"), "e.g. 7", "format")],
             ) from exc
     who = signed_in(principal)
-    _visible(platform, who, case_id)
-    act(platform.uow(), platform.cases, case_id, action, case_actor(who), params, expected)
+    act(
+        platform.uow(),
+        platform.cases,
+        case_id,
+        action,
+        case_actor(who),
+        params,
+        expected,
+        may_see=lambda record: _seen(who, case_id, record),
+    )
     return _detail(platform, case_id, who)
 
 
