@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.engine import make_engine
-from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+from chengyun.adapters.db.unit_of_work import ReadingUnitOfWorkWrote, SqlUnitOfWork
 
 
 @pytest.fixture
@@ -68,3 +68,26 @@ def test_after_a_reader_the_same_connection_writes_all_or_nothing(
         uow.connection.execute(t.revisions.insert().values(name="kept", value=1))
         uow.commit()
     assert _revisions(one_connection) == {**before, "kept": 1}
+
+
+def test_a_reading_unit_of_work_refuses_to_write_and_the_next_writer_may(
+    one_connection: Engine,
+) -> None:
+    before = _revisions(one_connection)
+    with SqlUnitOfWork(one_connection, reading=True) as uow:
+        uow.connection.execute(sa.select(t.revisions)).all()  # reading is what it is for
+        for write in (
+            t.revisions.insert().values(name="read-only", value=1),
+            t.revisions.update().values(value=99),
+            t.revisions.delete(),
+        ):
+            with pytest.raises(ReadingUnitOfWorkWrote, match="does not write"):
+                uow.connection.execute(write)
+        with pytest.raises(ReadingUnitOfWorkWrote):
+            uow.connection.exec_driver_sql("  delete from revisions")
+        uow.commit()
+    assert _revisions(one_connection) == before
+    with SqlUnitOfWork(one_connection) as uow:  # the same connection, writing again
+        uow.connection.execute(t.revisions.insert().values(name="written", value=1))
+        uow.commit()
+    assert _revisions(one_connection) == {**before, "written": 1}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from chengyun.adapters.db.account_repository import SqlAccountRepository, SqlAuditRepository
@@ -26,13 +27,36 @@ from chengyun.adapters.db.shop_repository import SqlShopRepository
 from chengyun.adapters.db.vision_repository import SqlVisionRepository
 from chengyun.adapters.db.wecom_repository import SqlWeComRepository
 
+#: The execution option that marks a reading unit of work's connection.
+READING = "chengyun_reading"
+#: Statements that write: a reading unit of work refuses them (``_refuse_writes``).
+_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE")
+
+
+class ReadingUnitOfWorkWrote(RuntimeError):
+    """A write sent through a reading unit of work: a bug in the caller, stopped before
+    the statement reaches the database (on PostgreSQL it would have committed alone)."""
+
+
+@sa.event.listens_for(Engine, "before_cursor_execute")
+def _refuse_writes(
+    conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+) -> None:
+    if context is not None and context.execution_options.get(READING):
+        first = statement.lstrip()[:8].split(None, 1)
+        if first and first[0].upper() in _WRITES:
+            raise ReadingUnitOfWorkWrote(
+                "只读工作单元不能写入 / a reading unit of work does not write: "
+                f"{statement.strip()[:80]}… — use a unit of work that is not reading"
+            )
+
 
 class SqlUnitOfWork:
     """``reading``: the unit of work only reads. On PostgreSQL its statements then run
     without a transaction around them (autocommit), which spares the round trips of BEGIN
     and COMMIT (two of a case page's seven) and PostgreSQL's work for them; under READ
-    COMMITTED every statement sees a snapshot of its own either way. Never write through
-    a reading unit of work: each statement would commit alone."""
+    COMMITTED every statement sees a snapshot of its own either way. It refuses to write
+    (``ReadingUnitOfWorkWrote``): each statement would have committed alone."""
 
     def __init__(
         self, engine: Engine, cache: ReadCache | None = None, *, reading: bool = False
@@ -44,9 +68,13 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         self._connection = self.engine.connect()
-        if self.reading and self.engine.dialect.name == "postgresql":
-            # for this checkout only: SQLAlchemy sets it back as the connection returns
-            self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        if self.reading:
+            # for this checkout only: SQLAlchemy sets the isolation level back as the
+            # connection returns, and the next checkout is a new ``Connection``
+            if self.engine.dialect.name == "postgresql":
+                self._connection.execution_options(isolation_level="AUTOCOMMIT", **{READING: True})
+            else:
+                self._connection.execution_options(**{READING: True})
         self._transaction = self._connection.begin()
         self.territory = SqlTerritoryRepository(self._connection)
         self.forces = SqlForcesRepository(self._connection, self.cache)
