@@ -122,21 +122,25 @@ def test_pages_sign_in_with_a_session_cookie_and_csrf(
     assert anonymous.get("/api/v1/auth/me").status_code == 401
 
 
-def test_a_patrol_member_sees_their_grid_and_masked_contacts(
-    client: TestClient, demo: Platform, demo_geojson: dict
-) -> None:
+def _reported_in_grid5(client: TestClient, demo_geojson: dict) -> dict:
+    """A citizen's report in the demo's grid 5, outside a grid-1 patrol member's scope."""
     from shapely.geometry import shape
 
-    mine = submit(client, report(channel="citizen_qr")).json()  # grid 1
     grid5 = next(
         f
         for f in demo_geojson["features"]
         if f["properties"]["layer"] == "unit" and f["properties"]["grid_code"].endswith("900005")
     )
     point = shape(grid5["geometry"]).representative_point()
-    other = submit(
-        client, report(channel="citizen_qr", position={"lng": point.x, "lat": point.y})
-    ).json()
+    position = {"lng": point.x, "lat": point.y}
+    return submit(client, report(channel="citizen_qr", position=position)).json()
+
+
+def test_a_patrol_member_sees_their_grid_and_masked_contacts(
+    client: TestClient, demo: Platform, demo_geojson: dict
+) -> None:
+    mine = submit(client, report(channel="citizen_qr")).json()  # grid 1
+    other = _reported_in_grid5(client, demo_geojson)
     patrol = client.headers_for(patrol_member(client))
     listing = client.get("/api/v1/cases", headers=patrol).json()
     assert [c["id"] for c in listing["items"]] == [mine["id"]]
@@ -172,17 +176,7 @@ def test_an_action_outside_ones_scope_is_refused_unwritten_and_loads_its_case_on
 ) -> None:
     """An action checks the actor's scope on the case it loads to act on (no read of its
     own before): outside it, 403 and nothing written; inside, one load and the answer's."""
-    from shapely.geometry import shape
-
-    grid5 = next(
-        f
-        for f in demo_geojson["features"]
-        if f["properties"]["layer"] == "unit" and f["properties"]["grid_code"].endswith("900005")
-    )
-    point = shape(grid5["geometry"]).representative_point()
-    other = submit(
-        client, report(channel="citizen_qr", position={"lng": point.x, "lat": point.y})
-    ).json()
+    other = _reported_in_grid5(client, demo_geojson)
     member = patrol_member(client)
     patrol = client.headers_for(member)
     before = client.get(f"/api/v1/cases/{other['id']}", headers=client.headers_for(OPERATOR))
