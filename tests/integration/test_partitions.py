@@ -1,7 +1,8 @@
 """Monthly partitions of the case events and the audit log on PostgreSQL: made by the
 migration and by the worker, events land in their China-time month, a month's query reads
-one partition, rows waiting in DEFAULT move into their month, and the migration keeps the
-rows and ids both ways. On SQLite the tables stay plain.
+one partition, a case's events are read from the month of its report on, rows waiting in
+DEFAULT move into their month, and the migration keeps the rows and ids both ways. On
+SQLite the tables stay plain.
 
 The session's database is shared, so each test works in months of its own.
 """
