@@ -270,16 +270,26 @@ def test_actions_need_a_person_with_the_permission(
 def test_the_hot_paths_send_no_rollback(
     client: TestClient, demo: Platform, rollbacks: list[str]
 ) -> None:
-    """Reporting, reading a case and the list, and acting send no ROLLBACK: on PostgreSQL
-    it would make psycopg forget the connection's prepared statements (and PostgreSQL
-    plan the next requests' statements again)."""
+    """Reporting, reading a case, its photos and the list, and acting send no ROLLBACK: on
+    PostgreSQL it would make psycopg forget the connection's prepared statements (and
+    PostgreSQL plan the next requests' statements again)."""
     reporter = patrol_member(client)
     first = post_case(client, report(reporter=reporter)).json()
-    client.headers_for(first["assignee"]["number"])  # tokens and caches, made once
+    handler = client.headers_for(first["assignee"]["number"])  # tokens and caches, made once
+    photo = client.post(f"/api/v1/cases/{first['id']}/photos", files=files(png()), headers=handler)
+    assert photo.status_code == 201, photo.text
     rollbacks.clear()
+    assert client.get(photo.json()["photos"][0]["url"]).status_code == 200
     case = post_case(client, report(reporter=reporter, description="另一处 / another")).json()
     assert client.get(f"/api/v1/cases/{case['id']}").status_code == 200
     assert client.get("/api/v1/cases", params={"open": "true"}).json()["total"] == 2
     accepted = do(client, first["id"], "accept", first["assignee"]["number"])
     assert accepted.status_code == 200, accepted.text
     assert rollbacks == []
+    photo_id = photo.json()["photos"][0]["id"]
+    for wrong in (
+        f"/api/v1/cases/{first['id']}/photos/not-a-photo",
+        f"/api/v1/cases/{case['id']}/photos/{photo_id}",  # another case's photo
+        f"/api/v1/cases/999999/photos/{photo_id}",
+    ):
+        assert client.get(wrong).status_code == 404, wrong

@@ -874,9 +874,14 @@ def get_photo(
     case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     photo_id: Annotated[str, Path(max_length=64)],
 ) -> FileResponse:
-    _visible(platform, signed_in(principal), case_id)
-    with platform.uow() as uow:
-        photo = uow.cases.photo(photo_id)
+    # the case (whether it is the reader's to see) and the photo in one reading unit of
+    # work, committed: a page's photos are one request each, and a unit of work left
+    # without a commit would end in a ROLLBACK (see ``_detail_values``)
+    with platform.uow(reading=True) as uow:
+        record = uow.cases.get(case_id)
+        photo = uow.cases.photo(photo_id) if record is not None else None
+        uow.commit()
+    _seen(signed_in(principal), case_id, record)
     if photo is None or photo.case_id != case_id:
         raise NotFound(f"没有这张照片 / no photo {photo_id} on case {case_id}")
     path = platform.photos.open(photo.sha256, photo.content_type)
