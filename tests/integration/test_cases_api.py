@@ -8,6 +8,7 @@ import re
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
 from tests.factories import COMMANDER, OPERATOR, do, files, patrol_member, png, report, submit
 
@@ -293,3 +294,70 @@ def test_the_hot_paths_send_no_rollback(
         f"/api/v1/cases/999999/photos/{photo_id}",
     ):
         assert client.get(wrong).status_code == 404, wrong
+
+
+def test_the_pages_staff_keep_open_send_no_rollback(
+    client: TestClient, demo: Platform, rollbacks: list[str]
+) -> None:
+    """The command centre's pages, a patrol member's phone pages and who-am-I only read:
+    they read through reading units of work, which send no ROLLBACK (see above)."""
+    reporter = patrol_member(client)
+    case = post_case(client, report(reporter=reporter)).json()
+    handler = case["assignee"]["number"]
+    pages = [
+        (OPERATOR, "/command"),
+        (OPERATOR, f"/command/cases/{case['id']}"),
+        (handler, "/m/"),
+        (handler, "/m/report"),
+        (handler, "/m/tasks"),
+        (handler, f"/m/tasks/{case['id']}"),
+        (handler, "/api/v1/auth/me"),
+    ]
+    reads = [  # what the command centre's screens fetch, and the Open311 catalogue
+        "/api/v1/territory/grids",
+        "/api/v1/territory/areas",
+        "/api/v1/taxonomy",
+        "/api/v1/duty",
+        "/api/v1/patrol/coverage",
+        "/api/v1/hotline/orders",
+        "/api/v1/hotline/placement-queue",
+        "/api/v1/gazetteer",
+        "/api/v1/vision/alerts",
+        "/api/v1/vision/cameras",
+        "/api/v1/vision/scenes",
+        "/api/v1/shops",
+        "/api/v1/outbox",
+        "/api/v1/points/leaderboard",
+        "/api/v1/points/policy",
+        "/api/v1/assessment/weights",
+        "/open311/v2/services.json",
+        "/open311/v2/services/E0102.json",
+    ]
+    pages += [(COMMANDER, path) for path in reads]
+    for who, path in pages:  # once each: tokens and caches made
+        client.get(path, headers={**client.headers_for(who), "Accept": "text/html"})
+    rollbacks.clear()
+    for who, path in pages:
+        page = client.get(path, headers={**client.headers_for(who), "Accept": "text/html"})
+        assert page.status_code == 200, (path, page.status_code, page.text[:300])
+        assert rollbacks == [], path
+
+
+def test_a_session_signed_in_sends_no_rollback(
+    anonymous: TestClient, demo: Platform, rollbacks: list[str]
+) -> None:
+    """In a browser the session cookie is checked on every request: by a reading unit of
+    work, which sends no ROLLBACK."""
+    page = anonymous.get("/login")
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    signed = anonymous.post(
+        "/login",
+        data={"username": OPERATOR, "password": DEMO_PASSWORD, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303, signed.text
+    anonymous.get("/command", headers={"Accept": "text/html"})
+    rollbacks.clear()
+    for path in ("/command", "/api/v1/auth/me", "/api/v1/cases"):
+        assert anonymous.get(path, headers={"Accept": "text/html"}).status_code == 200, path
+        assert rollbacks == [], path

@@ -210,7 +210,7 @@ class TokenCache:
 
 
 def principal_for_session(uow: UnitOfWork, account_id: int, epoch: int) -> Principal | None:
-    with uow:
+    with uow.reader() as uow:
         account = uow.accounts.by_id(account_id)
     if account is None or account.disabled or account.session_epoch != epoch:
         return None

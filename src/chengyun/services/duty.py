@@ -88,7 +88,7 @@ def duty_board(
 
 
 def load_duty_board(uow: UnitOfWork, calendar: WorkingCalendar, at: datetime) -> DutyBoard:
-    with uow:
+    with uow.reader() as uow:
         territory = uow.territory.get()
         roster = uow.forces.roster()
     if territory is None:

@@ -30,7 +30,7 @@ def best_match(uow: UnitOfWork, text: str) -> Match | None:
         return None
     if _inside(uow):
         return match(text, uow.hotline.entries())
-    with uow:
+    with uow.reader() as uow:
         entries = uow.hotline.entries()
     return match(text, entries)
 
@@ -56,12 +56,12 @@ def _invalid(problems: list[Problem]) -> InvalidInput:
 
 
 def list_entries(uow: UnitOfWork, kind: EntryKind | None = None) -> list[GazetteerEntry]:
-    with uow:
+    with uow.reader() as uow:
         return uow.hotline.entries(kind)
 
 
 def get_entry(uow: UnitOfWork, entry_id: int) -> GazetteerEntry:
-    with uow:
+    with uow.reader() as uow:
         found = uow.hotline.entry(entry_id)
     if found is None:
         raise NotFound(f"没有编号为 {entry_id} 的地名条目 / no gazetteer entry {entry_id}")

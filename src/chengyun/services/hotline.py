@@ -545,7 +545,7 @@ def _reopen(uow: UnitOfWork, env: CaseEnvironment, record: OrderRecord, actor: A
 
 
 def get_order(uow: UnitOfWork, number: str) -> OrderRecord:
-    with uow:
+    with uow.reader() as uow:
         record = uow.hotline.get(number)
     if record is None:
         raise _unknown(number)
@@ -555,13 +555,13 @@ def get_order(uow: UnitOfWork, number: str) -> OrderRecord:
 def list_orders(
     uow: UnitOfWork, where: OrderFilter, limit: int = 50, offset: int = 0
 ) -> tuple[int, list[OrderRecord]]:
-    with uow:
+    with uow.reader() as uow:
         return uow.hotline.search(where, limit, offset)
 
 
 def placement_queue(uow: UnitOfWork, limit: int = 200) -> list[OrderRecord]:
     """Orders waiting for an operator to place them, oldest first (returned ones left out)."""
-    with uow:
+    with uow.reader() as uow:
         _, records = uow.hotline.search(
             OrderFilter(placement=Placement.PENDING.value), limit + 100, 0
         )
@@ -634,7 +634,7 @@ def orders_between(
     """All orders received in [from, to), oldest first (for the export)."""
     found: list[OrderRecord] = []
     where = OrderFilter(received_from=received_from, received_to=received_to)
-    with uow:
+    with uow.reader() as uow:
         while True:
             _, page = uow.hotline.search(where, 1000, len(found))
             found.extend(page)

@@ -143,7 +143,7 @@ def register_application(
 
 
 def list_applications(uow: UnitOfWork) -> list[Application]:
-    with uow:
+    with uow.reader() as uow:
         return uow.open311.applications()
 
 
@@ -310,7 +310,7 @@ def attributes_for(rule: Subclass) -> tuple[Attribute, ...]:
 
 def service_list(uow: UnitOfWork, env: CaseEnvironment) -> list[Subclass]:
     """Every subclass of the taxonomy in force is a service (its code the service_code)."""
-    with uow:
+    with uow.reader() as uow:
         return list(taxonomy_in_force(uow, env))
 
 
@@ -324,7 +324,7 @@ def _unknown_service(code: str) -> NotFound:
 def service_definition(
     uow: UnitOfWork, env: CaseEnvironment, code: str
 ) -> tuple[Subclass, tuple[Attribute, ...]]:
-    with uow:
+    with uow.reader() as uow:
         rule = taxonomy_in_force(uow, env).get(code.strip().upper())
     if rule is None:
         raise _unknown_service(code)
@@ -863,7 +863,7 @@ def _report_photo(record: CaseRecord) -> str | None:
 def request_photo(uow: UnitOfWork, photo_id: str) -> PhotoRecord:
     """A photo uploaded with an Open311 request (no other photo of the platform is
     public): ``NotFound`` otherwise."""
-    with uow:
+    with uow.reader() as uow:
         photo = uow.cases.photo(photo_id.strip())
         record = uow.cases.get(photo.case_id) if photo is not None else None
         ours = record is not None and uow.open311.token_of_case(record.id) is not None
@@ -943,7 +943,7 @@ def find_requests(
     uow: UnitOfWork, env: CaseEnvironment, query: RequestQuery
 ) -> list[ServiceRequest]:
     """The Open311 requests matching ``query``, newest first."""
-    with uow:
+    with uow.reader() as uow:
         found = uow.open311.find(query)
         taxonomy = taxonomy_in_force(uow, env)
         records = [(uow.cases.get(case_id), intake) for case_id, intake in found]
@@ -971,7 +971,7 @@ def get_request(uow: UnitOfWork, env: CaseEnvironment, number: str) -> ServiceRe
 def token_request(uow: UnitOfWork, token: str) -> tuple[str, str | None]:
     """tokens/{token}: the token and the service_request_id it became (``None`` while the
     request is still being taken in)."""
-    with uow:
+    with uow.reader() as uow:
         intake = uow.open311.intake(token.strip())
         case_id = uow.open311.case_id(token.strip()) if intake is not None else None
         record = uow.cases.get(case_id) if case_id is not None else None

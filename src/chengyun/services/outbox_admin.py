@@ -30,7 +30,7 @@ def list_messages(uow: UnitOfWork, state: str, limit: int = 50, offset: int = 0)
             f"未知的状态 {state!r} / unknown state {state!r}",
             [Problem(("state",), f"one of {', '.join(STATES)}", "unknown")],
         )
-    with uow:
+    with uow.reader() as uow:
         total, items = uow.outbox_admin.entries(state, limit, offset)
         counts = uow.outbox_admin.counts()
     return OutboxList(total, counts, items)

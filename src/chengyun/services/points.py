@@ -157,7 +157,7 @@ def _ledger_of(uow: UnitOfWork, citizen: Citizen) -> CitizenLedger:
 
 def ledger(uow: UnitOfWork, citizen_id: int) -> CitizenLedger:
     """A citizen, their balance and every entry, oldest first."""
-    with uow:
+    with uow.reader() as uow:
         citizen = uow.points.citizen(citizen_id)
         if citizen is None:
             raise _not_found(citizen_id)
@@ -185,7 +185,7 @@ def leaderboard(uow: UnitOfWork, limit: int = 10) -> list[Standing]:
     """The public leaderboard (积分榜): the top ``limit`` by points kept, names and phones
     masked, party members marked."""
     limit = max(1, min(limit, MAX_LEADERBOARD))
-    with uow:
+    with uow.reader() as uow:
         rows = uow.points.top(limit)
     return [
         replace(s, nickname=mask_name(s.nickname), phone=mask_phone(s.phone))
@@ -195,7 +195,7 @@ def leaderboard(uow: UnitOfWork, limit: int = 10) -> list[Standing]:
 
 def get_policy(uow: UnitOfWork) -> PointsPolicy:
     """The policy in force: the stored one, or the defaults."""
-    with uow:
+    with uow.reader() as uow:
         return _policy(uow)
 
 

@@ -206,12 +206,12 @@ def reissue_token(uow: UnitOfWork, clock: Clock, shop_id: int, token_days: int) 
 def list_shops(
     uow: UnitOfWork, unit_code: str | None = None, active_only: bool = False
 ) -> list[Shop]:
-    with uow:
+    with uow.reader() as uow:
         return uow.shops.all(unit_code, active_only)
 
 
 def get_shop(uow: UnitOfWork, shop_id: int) -> Shop:
-    with uow:
+    with uow.reader() as uow:
         shop = uow.shops.get(shop_id)
     if shop is None:
         raise _not_found(shop_id)
@@ -220,7 +220,7 @@ def get_shop(uow: UnitOfWork, shop_id: int) -> Shop:
 
 def report_counts(uow: UnitOfWork, shop_ids: Sequence[int]) -> dict[int, int]:
     """How many citizen reports came from each shop's code."""
-    with uow:
+    with uow.reader() as uow:
         return uow.shops.count_reports(shop_ids)
 
 
@@ -320,7 +320,7 @@ def shop_for_token(uow: UnitOfWork, secret: str, token: str, now: datetime) -> S
     """The shop behind a scanned token: ``ForgedShopToken`` (403) when it is not ours,
     ``ExpiredShopToken`` (410) when it expired, was replaced, or its shop is gone."""
     read = rules.read_token(secret, token, now)
-    with uow:
+    with uow.reader() as uow:
         shop = uow.shops.get(read.shop_id)
     return rules.check_current(shop, read)
 

@@ -22,7 +22,7 @@ def _in_force(uow: UnitOfWork, default: Taxonomy) -> Taxonomy:
 
 def current_taxonomy(uow: UnitOfWork, default: Taxonomy) -> Taxonomy:
     """The taxonomy in force: the stored one, or ``default`` while nothing is stored."""
-    with uow:
+    with uow.reader() as uow:
         return _in_force(uow, default)
 
 

@@ -73,7 +73,7 @@ def set_go_live(uow: UnitOfWork, grid_code: str, day: date) -> ResponsibilityGri
 
 
 def current_territory(uow: UnitOfWork) -> Territory:
-    with uow:
+    with uow.reader() as uow:
         territory = uow.territory.get()
     if territory is None:
         raise NotFound(

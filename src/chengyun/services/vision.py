@@ -148,12 +148,12 @@ def import_cameras(
 
 
 def cameras(uow: UnitOfWork) -> list[Camera]:
-    with uow:
+    with uow.reader() as uow:
         return uow.vision.cameras()
 
 
 def camera(uow: UnitOfWork, camera_id: str) -> Camera:
-    with uow:
+    with uow.reader() as uow:
         found = uow.vision.camera(camera_id)
     if found is None:
         raise NotFound(f"没有编号为 {camera_id} 的摄像头 / no camera {camera_id}")
@@ -199,7 +199,7 @@ def scenes_in_force(uow: UnitOfWork) -> tuple[list[SceneMapping], bool]:
 
 
 def scenes(uow: UnitOfWork) -> tuple[list[SceneMapping], bool]:
-    with uow:
+    with uow.reader() as uow:
         return scenes_in_force(uow)
 
 
@@ -568,12 +568,12 @@ def _cleared(
 def alerts(
     uow: UnitOfWork, where: AlertFilter, limit: int = 50, offset: int = 0
 ) -> tuple[int, list[Alert]]:
-    with uow:
+    with uow.reader() as uow:
         return uow.vision.alerts(where, limit, offset)
 
 
 def alert(uow: UnitOfWork, alert_pk: int) -> Alert:
-    with uow:
+    with uow.reader() as uow:
         found = uow.vision.alert(alert_pk)
     if found is None:
         raise NotFound(f"没有编号为 {alert_pk} 的告警 / no alert {alert_pk}")
@@ -697,7 +697,7 @@ def precision_report(uow: UnitOfWork, start: datetime, end: datetime) -> Precisi
             "时段无效 / the period is empty",
             [Problem(("to",), "`to` must be later than `from`", "range")],
         )
-    with uow:
+    with uow.reader() as uow:
         facts = uow.vision.facts(start, end)
         mappings, _ = scenes_in_force(uow)
     by_scene, by_source = precision_table(facts)

@@ -94,6 +94,8 @@ class SqlPositionStore:
                 .where(p.at >= start, p.at < end)
                 .order_by(p.person_number, p.at, p.id)
             ).all()
+            connection.commit()  # a read ended with a COMMIT: a ROLLBACK would make
+            # psycopg forget the connection's prepared statements
         return [
             PatrolPosition(
                 person=row.person_number,

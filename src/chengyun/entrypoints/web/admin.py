@@ -136,7 +136,7 @@ def admin_people(request: Request, platform: PlatformDep, who: PeopleAdmin) -> R
         return _to_login(request)
 
     def build(lang: Language) -> dict[str, Any]:
-        with platform.uow() as uow:
+        with platform.uow(reading=True) as uow:
             roster = uow.forces.roster()
         territory = _territory(platform)
         places = {g.code: g.name for g in territory.grids} if territory else {}
@@ -193,7 +193,7 @@ def admin_taxonomy(request: Request, platform: PlatformDep, who: TaxonomyAdmin) 
         return _to_login(request)
 
     def build(lang: Language) -> dict[str, Any]:
-        with platform.uow() as uow:
+        with platform.uow(reading=True) as uow:
             taxonomy = taxonomy_in_force(uow, platform.cases)
             stored = uow.taxonomy.get() is not None
         rows = [
@@ -222,7 +222,7 @@ def admin_accounts(request: Request, platform: PlatformDep, who: AccountsAdmin) 
         return _to_login(request)
 
     def build(lang: Language) -> dict[str, Any]:
-        with platform.uow() as uow:
+        with platform.uow(reading=True) as uow:
             accounts = uow.accounts.all()
         return {
             "accounts": [

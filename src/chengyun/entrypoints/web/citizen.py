@@ -180,7 +180,7 @@ def _error(request: Request, platform: Platform, error: DomainError) -> Response
 
 
 def _kinds(platform: Platform, lang: Language) -> list[tuple[str, str]]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         taxonomy = taxonomy_in_force(uow, platform.cases)
     kinds: list[tuple[str, str]] = []
     offered = [r for r in (taxonomy.get(code) for code in CITIZEN_SUBCLASSES) if r is not None]

@@ -109,7 +109,7 @@ def clock_text(at: datetime | None) -> str:
 
 
 def _frame(request: Request, platform: Platform, who: Principal, lang: Language) -> dict[str, Any]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         account = uow.accounts.by_id(who.account_id)
     territory = _territory(platform)
     sub_district = ""
@@ -186,7 +186,7 @@ def command_centre(request: Request, platform: PlatformDep, who: Reader) -> Resp
         return _to_login(request)
     lang = language(request)
     territory = _territory(platform)
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         taxonomy = taxonomy_in_force(uow, platform.cases)
     grids = [
         (g.code, (g.name_en or g.name) if lang == "en" else g.name)
@@ -362,7 +362,7 @@ def case_page(
             raise
         return _error_page(request, platform, who, lang, error)
     contacts = who.may(Permission.CONTACTS)
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         roster = uow.forces.roster()
     index = {p.number: p for p in roster.people}
     numbers = {e.actor for e in detail.timeline} | {n.recipient for n in detail.notifications}

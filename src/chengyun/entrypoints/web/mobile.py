@@ -108,7 +108,7 @@ def my_tasks(platform: Platform, who: Principal) -> tuple[list[CaseRecord], list
     me = who.person_number
     if me is None:
         return [], []
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         _, todo = uow.cases.search(
             CaseFilter(status=tuple(s.value for s in WORKING), assignee=me), MAX_TASKS, 0
         )
@@ -124,7 +124,7 @@ def my_tasks(platform: Platform, who: Principal) -> tuple[list[CaseRecord], list
 
 
 def _task_rows(records: list[CaseRecord], platform: Platform, lang: Language) -> list[Any]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         taxonomy = taxonomy_in_force(uow, platform.cases)
     rows = []
     for record in records:
@@ -178,7 +178,7 @@ def phone_report(request: Request, platform: PlatformDep, who: Reporter) -> Resp
     except Forbidden as error:
         return _refusal(request, platform, who, lang, error)
     context = _phone_frame(request, platform, who, lang, words(lang)["m_report"])
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         taxonomy = taxonomy_in_force(uow, platform.cases)
     subclasses = [
         {

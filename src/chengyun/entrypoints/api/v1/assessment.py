@@ -237,7 +237,7 @@ def get_assessment(
 )
 def get_weights(platform: PlatformDep, principal: Reader) -> WeightsOut:
     signed_in(principal)
-    return _weights(assessment_weights(platform.uow(), settings_store))
+    return _weights(assessment_weights(platform.uow(reading=True), settings_store))
 
 
 @router.put(

@@ -129,7 +129,7 @@ class Me(AccountOut):
 @router.get("/auth/me", response_model=Me, summary="当前账号 / Who am I, with my permissions")
 def me(platform: PlatformDep, principal: SignedIn) -> Me:
     who = signed_in(principal)
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         account = uow.accounts.by_id(who.account_id)
     if account is None:
         raise NotFound("账号不存在 / account gone")
@@ -176,7 +176,7 @@ def _info(t: ApiToken) -> TokenInfo:
 
 @router.get("/auth/tokens", response_model=list[TokenInfo], summary="我的令牌 / My API tokens")
 def my_tokens(platform: PlatformDep, principal: SignedIn) -> list[TokenInfo]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         return [_info(t) for t in uow.accounts.tokens(signed_in(principal).account_id)]
 
 
@@ -192,7 +192,7 @@ class IssuedToken(TokenInfo):
 )
 def new_token(body: NewToken, platform: PlatformDep, principal: SignedIn) -> IssuedToken:
     who = signed_in(principal)
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         account = uow.accounts.by_id(who.account_id)
     assert account is not None
     ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
@@ -234,7 +234,7 @@ class AccountIn(BaseModel):
 
 @router.get("/accounts", response_model=list[AccountOut], summary="账号列表 / Accounts")
 def accounts(platform: PlatformDep, _: Manager) -> list[AccountOut]:
-    with platform.uow() as uow:
+    with platform.uow(reading=True) as uow:
         return [_account(a) for a in uow.accounts.all()]
 
 

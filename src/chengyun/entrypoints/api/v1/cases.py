@@ -549,7 +549,7 @@ async def _take_report(
         result = await asyncio.wrap_future(platform.group_commit.submit(taken))
     taxonomy, assignee = result.taxonomy, result.assignee
     if taxonomy is None:  # the key was seen: the stored case, named as things stand now
-        with platform.uow() as uow:
+        with platform.uow(reading=True) as uow:
             taxonomy = taxonomy_in_force(uow, platform.cases)
             assignee = uow.forces.get(result.record.case.assignee or "")
     names = _Names(platform, taxonomy, {assignee.number: assignee} if assignee else {})

@@ -244,7 +244,7 @@ def _coverage(
     now = platform.clock.now()
     wanted = day or as_china_time(now).date()
     found = patrol_coverage(
-        platform.uow(),
+        platform.uow(reading=True),
         SqlPositionStore(platform.engine),
         platform.calendar,
         now,

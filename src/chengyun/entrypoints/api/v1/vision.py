@@ -481,7 +481,7 @@ def get_alert(
     found = vision.alert(platform.uow(), id)
     record = None
     if found.case_id is not None:
-        with platform.uow() as uow:
+        with platform.uow(reading=True) as uow:
             record = uow.cases.get(found.case_id)
     return alert_out(found, record)
 
