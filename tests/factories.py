@@ -130,6 +130,12 @@ def submit(client: TestClient, body: dict[str, Any], key: str | None = None, **k
     return client.post("/api/v1/cases", json=body, headers=headers, **kwargs)
 
 
+def login_csrf(client: TestClient) -> str:
+    """The CSRF token of the sign-in page's form (``GET /login``), for ``POST /login``."""
+    page = client.get("/login")
+    return page.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
 def do(client: TestClient, case_id: int, action: str, actor: str, **body: Any):
     """An action on a case by the person ``actor``."""
     auth = client.headers_for  # type: ignore[attr-defined]

@@ -14,7 +14,14 @@ from chengyun.clock import DrivenClock
 from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import verify_audit
-from tests.factories import OPERATOR, patrol_member, report, statements_sent, submit
+from tests.factories import (
+    OPERATOR,
+    login_csrf,
+    patrol_member,
+    report,
+    statements_sent,
+    submit,
+)
 
 
 def sign_in(client: TestClient, username: str, password: str = DEMO_PASSWORD):
@@ -75,23 +82,20 @@ def test_pages_sign_in_with_a_session_cookie_and_csrf(
 ) -> None:
     page = anonymous.get("/login")
     assert page.status_code == 200 and "csrf_token" in page.text
-    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     forged = anonymous.post(
         "/login",
         data={"username": OPERATOR, "password": DEMO_PASSWORD, "csrf_token": "forged"},
         follow_redirects=False,
     )
     assert forged.status_code == 403
-    page = anonymous.get("/login")
-    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    csrf = login_csrf(anonymous)
     wrong = anonymous.post(
         "/login",
         data={"username": OPERATOR, "password": "nope", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert wrong.status_code == 401 and "wrong username or password" in wrong.text
-    page = anonymous.get("/login")
-    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    csrf = login_csrf(anonymous)
     signed = anonymous.post(
         "/login",
         data={

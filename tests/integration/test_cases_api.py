@@ -10,7 +10,17 @@ from PIL import Image
 
 from chengyun.demo.loader import DEMO_PASSWORD
 from chengyun.entrypoints.platform import Platform
-from tests.factories import COMMANDER, OPERATOR, do, files, patrol_member, png, report, submit
+from tests.factories import (
+    COMMANDER,
+    OPERATOR,
+    do,
+    files,
+    login_csrf,
+    patrol_member,
+    png,
+    report,
+    submit,
+)
 
 
 def post_case(client: TestClient, body: dict, key: str | None = None):
@@ -348,11 +358,9 @@ def test_a_session_signed_in_sends_no_rollback(
 ) -> None:
     """In a browser the session cookie is checked on every request: by a reading unit of
     work, which sends no ROLLBACK."""
-    page = anonymous.get("/login")
-    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     signed = anonymous.post(
         "/login",
-        data={"username": OPERATOR, "password": DEMO_PASSWORD, "csrf_token": csrf},
+        data={"username": OPERATOR, "password": DEMO_PASSWORD, "csrf_token": login_csrf(anonymous)},
         follow_redirects=False,
     )
     assert signed.status_code == 303, signed.text

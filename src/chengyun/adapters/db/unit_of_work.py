@@ -40,7 +40,7 @@ class ReadingUnitOfWorkWrote(RuntimeError):
 
 @sa.event.listens_for(Engine, "before_cursor_execute")
 def _refuse_writes(
-    conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+    _conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
 ) -> None:
     if context is not None and context.execution_options.get(READING):
         first = statement.lstrip()[:8].split(None, 1)
