@@ -85,6 +85,24 @@ def test_a_reading_unit_of_work_refuses_to_write_and_the_next_writer_may(
                 uow.connection.execute(write)
         with pytest.raises(ReadingUnitOfWorkWrote):
             uow.connection.exec_driver_sql("  delete from revisions")
+        # a write behind a WITH: the statement the CTEs lead to, or (PostgreSQL) a CTE
+        behind_with = [
+            "WITH n AS (SELECT 'cte' AS name, 1 AS value) "
+            "INSERT INTO revisions (name, value) SELECT name, value FROM n"
+        ]
+        if one_connection.dialect.name == "postgresql":
+            behind_with.append(
+                "with gone as ( delete from revisions returning name ) select count(*) from gone"
+            )
+        for statement in behind_with:
+            with pytest.raises(ReadingUnitOfWorkWrote):
+                uow.connection.exec_driver_sql(statement)
+        # reading behind a WITH still reads, a row lock's FOR UPDATE included
+        reads = ["WITH n AS (SELECT name FROM revisions) SELECT count(*) FROM n"]
+        if one_connection.dialect.name == "postgresql":
+            reads.append("WITH n AS (SELECT name FROM revisions FOR UPDATE) SELECT count(*) FROM n")
+        for statement in reads:
+            uow.connection.exec_driver_sql(statement).all()
         uow.commit()
     assert _revisions(one_connection) == before
     with SqlUnitOfWork(one_connection) as uow:  # the same connection, writing again

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -31,6 +33,9 @@ from chengyun.adapters.db.wecom_repository import SqlWeComRepository
 READING = "chengyun_reading"
 #: Statements that write: a reading unit of work refuses them (``_refuse_writes``).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE")
+#: A write inside or after a WITH clause's parentheses (a data-modifying CTE, or the
+#: statement the CTEs lead to); not ``FOR UPDATE``, which follows no parenthesis.
+_WRITE_AFTER_WITH = re.compile(r"[()]\s*(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 class ReadingUnitOfWorkWrote(RuntimeError):
@@ -44,7 +49,8 @@ def _refuse_writes(
 ) -> None:
     if context is not None and context.execution_options.get(READING):
         first = statement.lstrip()[:8].split(None, 1)
-        if first and first[0].upper() in _WRITES:
+        word = first[0].upper() if first else ""
+        if word in _WRITES or (word == "WITH" and _WRITE_AFTER_WITH.search(statement)):
             raise ReadingUnitOfWorkWrote(
                 "只读工作单元不能写入 / a reading unit of work does not write: "
                 f"{statement.strip()[:80]}… — use a unit of work that is not reading"
