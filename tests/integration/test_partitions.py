@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from chengyun.adapters.db import tables as t
 from chengyun.adapters.db.account_repository import SqlAuditRepository
+from chengyun.adapters.db.case_measures import facts_rows
 from chengyun.adapters.db.engine import upgrade
 from chengyun.adapters.db.partitions import (
     Month,
@@ -35,7 +36,7 @@ from chengyun.adapters.db.partitions import (
 )
 from chengyun.clock import DrivenClock
 from chengyun.domain.audit import GENESIS, record_hash, verify_chain
-from chengyun.domain.cases import Action
+from chengyun.domain.cases import Action, Channel
 from chengyun.domain.working_time import CHINA_TZ
 from chengyun.entrypoints.cli import app
 from chengyun.entrypoints.platform import Platform
@@ -44,7 +45,7 @@ from chengyun.services.accounts import audit, verify_audit
 from chengyun.services.cases import act
 from chengyun.services.delivery import RecordingSender
 from tests.conftest import empty_postgresql
-from tests.factories import COMMANDER, downgrade, patrol_member
+from tests.factories import COMMANDER, OPERATOR, downgrade, patrol_member
 from tests.integration.test_clocks_and_escalation import new_case
 
 BEFORE = "20261127_1255"
@@ -307,6 +308,45 @@ def test_a_case_is_read_from_the_month_of_its_report_on(
         scanned = _scanned(demo.engine, statement, parameters)
         assert {"case_events_2019_04", "case_events_2019_05"} <= scanned, statement
         assert not scanned & earlier, (statement, scanned)
+
+
+def test_the_measures_rebuild_reads_a_reject_reason_from_the_month_of_the_report_on(
+    client: TestClient, demo: Platform, clock: DrivenClock
+) -> None:
+    """Rebuilding the measure profiles reads each rejected case's reason from its events
+    from the month of its report on, and reads no events for the other cases."""
+    _postgresql_only(demo.engine)
+    reporter = patrol_member(client)
+    clock.set(datetime(2018, 1, 5, 9, 0, tzinfo=CHINA_TZ))
+    ensure_partitions(demo.engine, clock.now(), months_ahead=5)
+    clock.set(datetime(2018, 4, 10, 9, 0, tzinfo=CHINA_TZ))
+    rejected = new_case(demo, reporter, channel=Channel.CITIZEN_QR)
+    registered = new_case(demo, reporter)
+    clock.set(datetime(2018, 5, 6, 9, 0, tzinfo=CHINA_TZ))
+    reason = {"reason": "照片与描述不符 / not real", "reason_kind": "invalid"}
+    act(demo.uow(), demo.cases, rejected, Action.REJECT, OPERATOR, reason)
+
+    earlier = {partition_name("case_events", Month(2018, m)) for m in (1, 2, 3)}
+    sent: list[tuple[str, object]] = []
+
+    def seen(_c: object, _k: object, statement: str, parameters: object, *_: object) -> None:
+        sent.append((statement, parameters))
+
+    for case_id, expected in ((rejected, "invalid"), (registered, None)):
+        sent.clear()
+        sa.event.listen(demo.engine, "before_cursor_execute", seen)
+        try:
+            with demo.engine.connect() as connection:
+                (facts,) = facts_rows(connection, t.cases.c.id == case_id)
+        finally:
+            sa.event.remove(demo.engine, "before_cursor_execute", seen)
+        assert facts.reject_reason == expected
+        ((statement, parameters),) = sent
+        scanned = _scanned(demo.engine, statement, parameters)
+        if expected is None:
+            assert scanned == set(), scanned
+        else:
+            assert "case_events_2018_05" in scanned and not scanned & earlier, scanned
 
 
 def test_a_case_with_an_event_before_its_report_still_reads_whole(

@@ -107,13 +107,28 @@ def rebuild_profiles(
 
 # --- the facts columns of ``cases``, row by row ----------------------------------------------
 
-#: Why a rejected report was not registered, from its ``reject`` event.
-_REJECT_REASON = (
-    sa.select(_e.data["reason_kind"].as_string())
-    .where(_e.case_id == c.id, _e.action == "reject")
-    .order_by(_e.seq.desc())
-    .limit(1)
-    .scalar_subquery()
+
+def _reject_reason(*bound: Any) -> sa.ScalarSelect[Any]:
+    return (
+        sa.select(_e.data["reason_kind"].as_string())
+        .where(_e.case_id == c.id, _e.action == "reject", *bound)
+        .order_by(_e.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+#: Why a rejected report was not registered, from its ``reject`` event: asked of rejected
+#: cases only (a reject ends a case: no other has one), from the month of the case's report
+#: on (``case_id`` is not the monthly partitions' key; no event is earlier than its case's
+#: report, as ``SqlCaseRepository`` loads them), and from every month only if that finds
+#: no reason (a reject without one, or an event dated before its report by hand).
+_REJECT_REASON = sa.case(
+    (
+        c.status == CaseStatus.REJECTED.value,
+        sa.func.coalesce(_reject_reason(_e.at >= c.reported_at), _reject_reason()),
+    ),
+    else_=None,
 )
 #: The team type of the person who reported the case (the discovery side).
 _REPORTER_TEAM = sa.select(t.people.c.team).where(t.people.c.number == c.reporter).scalar_subquery()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from types import TracebackType
 from typing import Any, Self
-
-import re
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
