@@ -16,8 +16,10 @@ from chengyun.entrypoints.platform import Platform
 from chengyun.services.accounts import verify_audit
 from tests.factories import (
     OPERATOR,
+    files,
     login_csrf,
     patrol_member,
+    png,
     report,
     statements_sent,
     submit,
@@ -207,6 +209,48 @@ def test_an_action_outside_ones_scope_is_refused_unwritten_and_loads_its_case_on
     assert registered.json()["version"] > before.json()["version"]
     # the case's events are read twice: loaded to act on, and for the answer
     assert sum("FROM case_events" in s for s in sent) == 2, sent
+
+
+def test_a_photo_outside_ones_scope_is_refused_unstored_and_the_check_reads_no_events(
+    client: TestClient, demo: Platform, demo_geojson: dict
+) -> None:
+    """Uploading and fetching a case's photo check the reader's scope on the few columns
+    that decide it, not on the case loaded with its events: outside it, 403 and nothing
+    stored; inside, the photo is stored and served."""
+    mine = submit(client, report(channel="citizen_qr")).json()  # grid 1
+    other = _reported_in_grid5(client, demo_geojson)
+    patrol = client.headers_for(patrol_member(client))
+    operator = client.headers_for(OPERATOR)
+    theirs = client.post(
+        f"/api/v1/cases/{other['id']}/photos", files=files(png()), headers=operator
+    )
+    assert theirs.status_code == 201, theirs.text
+
+    def photos() -> int:
+        with demo.engine.connect() as c:
+            return int(
+                c.execute(sa.select(sa.func.count()).select_from(t.case_photos)).scalar_one()
+            )
+
+    before = photos()
+    refused = client.post(f"/api/v1/cases/{other['id']}/photos", files=files(png()), headers=patrol)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"][0]["type"] == "scope"
+    assert photos() == before
+    assert client.get(theirs.json()["photos"][0]["url"], headers=patrol).status_code == 403
+    with statements_sent(demo.engine) as sent:
+        added = client.post(
+            f"/api/v1/cases/{mine['id']}/photos", files=files(png()), headers=patrol
+        )
+        assert added.status_code == 201, added.text
+        served = client.get(added.json()["photos"][0]["url"], headers=patrol)
+        assert served.status_code == 200
+    assert photos() == before + 1
+    assert not [s for s in sent if "case_events" in s], sent
+    assert (
+        client.post("/api/v1/cases/999999/photos", files=files(png()), headers=patrol).status_code
+        == 404
+    )
 
 
 def test_the_audit_chain_detects_alteration_and_removal(

@@ -13,6 +13,7 @@ from chengyun.adapters.db import tables as t
 from chengyun.clock import DrivenClock
 from chengyun.domain.cases import Action, Channel
 from chengyun.domain.errors import Conflict
+from chengyun.entrypoints.api.v1.cases import view_of
 from chengyun.entrypoints.platform import Platform
 from chengyun.entrypoints.worker import run, run_once
 from chengyun.services.cases import ReportCommand, act, report_case, sweep
@@ -252,6 +253,40 @@ def test_joint_handling_and_consultation(client: TestClient, demo: Platform) -> 
     assert decided.json()["agenda"][0]["decision"].startswith("城管牵头")
     manual = do("escalate", case["assignee"]["number"], reason="需要协调 / needs coordination")
     assert manual.json()["escalation_level"] == "department_line"
+
+
+def test_a_case_s_view_is_what_its_visibility_reads_of_the_whole_case(
+    client: TestClient, demo: Platform
+) -> None:
+    """``view`` (a photo's and an upload's scope check) reads a few columns and three
+    values of a case's state instead of the case with its events: the same ``CaseView`` as
+    the whole case gives, for a new case, one handled and one handled jointly."""
+    reporter = patrol_member(client)
+    new, handled, joint = (submit(client, report(reporter=reporter)).json() for _ in range(3))
+    holder = handled["assignee"]["number"]
+    for action in ("accept", "arrive", "handle"):
+        answer = act_on(client, handled["id"], action, holder, note="已处置 / done")
+        assert answer.status_code == 200, answer.text
+    started = act_on(
+        client, joint["id"], "start_joint", OPERATOR, lead="urban_management", partners=["market"]
+    )
+    assert started.status_code == 200, started.text
+    with demo.uow(reading=True) as uow:
+        views = {c["id"]: uow.cases.view(c["id"]) for c in (new, handled, joint)}
+        records = {c["id"]: uow.cases.get(c["id"]) for c in (new, handled, joint)}
+        assert uow.cases.view(10**9) is None
+        uow.commit()
+    for case_id, record in records.items():
+        assert record is not None
+        assert views[case_id] == view_of(record), case_id
+    seen = {
+        case_id: (v.handlers, v.joint_departments, v.responsible)
+        for case_id, v in views.items()
+        if v
+    }
+    assert seen[handled["id"]][0] == (holder,)
+    assert seen[joint["id"]][1] == ("urban_management", "market")
+    assert seen[new["id"]][2] is not None
 
 
 def _pg_only(platform: Platform) -> None:

@@ -1115,7 +1115,7 @@ def add_photos(
 ) -> list[PhotoRecord]:
     """Attach stored photos to a case (they may then be named in actions)."""
     with uow:
-        if uow.cases.get(case_id) is None:
+        if uow.cases.view(case_id) is None:
             raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
         attached = [replace(p, case_id=case_id, created_at=clock.now()) for p in photos]
         for photo in attached:

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from chengyun.domain.access import CaseView
 from chengyun.domain.audit import AuditRecord
 from chengyun.domain.forces import Assignment, Person, Roster, Shift
 from chengyun.domain.points import Citizen, LedgerEntry
@@ -169,6 +170,9 @@ class CaseRepository(Protocol):
     def add_photo(self, photo: PhotoRecord) -> None: ...
     def photos(self, case_id: int) -> list[PhotoRecord]: ...
     def photo(self, photo_id: str) -> PhotoRecord | None: ...
+    def view(self, case_id: int) -> CaseView | None:
+        """What visibility asks of a case (without its events); ``None`` if there is none."""
+        ...
 
 
 class OutboxRepository(Protocol):

@@ -29,6 +29,7 @@ from chengyun.adapters.db.read_cache import (
 from chengyun.adapters.db.tables_open311 import open311_requests
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
+from chengyun.domain.access import CaseView
 from chengyun.domain.case_facts import facts_of
 from chengyun.domain.cases import (
     OPEN_STATUSES,
@@ -1127,6 +1128,36 @@ class SqlCaseRepository:
             sa.select(t.case_photos).where(t.case_photos.c.id == photo_id)
         ).first()
         return _photo(row) if row else None
+
+    def view(self, case_id: int) -> CaseView | None:
+        row = self.connection.execute(_VIEW, {"case_id": case_id}).first()
+        if row is None:
+            return None
+        joint = row.joint or {}
+        departments = (joint.get("lead"), *joint.get("partners", ()))
+        return CaseView(
+            row.grid_code,
+            row.unit_code,
+            row.assignee,
+            row.reporter,
+            row.responsible,
+            tuple(row.handlers or ()),
+            tuple(str(d) for d in departments if d),
+        )
+
+
+_state = t.cases.c.state
+#: What a case's visibility asks of it (``CaseView``): a few columns and three values of
+#: its state, without its events.
+_VIEW = sa.select(
+    t.cases.c.grid_code,
+    t.cases.c.unit_code,
+    t.cases.c.assignee,
+    t.cases.c.reporter,
+    _state[("extra", "responsible")].as_string().label("responsible"),
+    _state["handlers"].label("handlers"),
+    _state["joint"].label("joint"),
+).where(t.cases.c.id == sa.bindparam("case_id"))
 
 
 def _photo(row: Any) -> PhotoRecord:

@@ -332,17 +332,26 @@ def view_of(record: CaseRecord) -> CaseView:
     )
 
 
-def _visible(platform: Platform, principal: Principal, case_id: int) -> CaseRecord:
+def _visible(platform: Platform, principal: Principal, case_id: int) -> None:
+    """Raises unless there is such a case and ``principal`` may see it (reading the few
+    columns that decides, not the case with its events)."""
     with platform.uow(reading=True) as uow:
-        record = uow.cases.get(case_id)
-    return _seen(principal, case_id, record)
+        view = uow.cases.view(case_id)
+        uow.commit()
+    _may_see(principal, case_id, view)
 
 
 def _seen(principal: Principal, case_id: int, record: CaseRecord | None) -> CaseRecord:
     """The case, if there is one and ``principal`` may see it."""
-    if record is None:
+    _may_see(principal, case_id, None if record is None else view_of(record))
+    assert record is not None
+    return record
+
+
+def _may_see(principal: Principal, case_id: int, view: CaseView | None) -> None:
+    if view is None:
         raise NotFound(f"没有编号为 {case_id} 的案件 / no case with id {case_id}")
-    if not sees_case(principal, view_of(record)):
+    if not sees_case(principal, view):
         raise Forbidden(
             "不在您的范围内 / this case is outside your scope",
             [
@@ -354,7 +363,6 @@ def _seen(principal: Principal, case_id: int, record: CaseRecord | None) -> Case
                 )
             ],
         )
-    return record
 
 
 def _visibility(principal: Principal) -> dict[str, Any]:
@@ -878,10 +886,10 @@ def get_photo(
     # work, committed: a page's photos are one request each, and a unit of work left
     # without a commit would end in a ROLLBACK (see ``_detail_values``)
     with platform.uow(reading=True) as uow:
-        record = uow.cases.get(case_id)
-        photo = uow.cases.photo(photo_id) if record is not None else None
+        view = uow.cases.view(case_id)
+        photo = uow.cases.photo(photo_id) if view is not None else None
         uow.commit()
-    _seen(signed_in(principal), case_id, record)
+    _may_see(signed_in(principal), case_id, view)
     if photo is None or photo.case_id != case_id:
         raise NotFound(f"没有这张照片 / no photo {photo_id} on case {case_id}")
     path = platform.photos.open(photo.sha256, photo.content_type)
