@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="只读副本 / a read replica (a PostgreSQL streaming standby) for the "
         "read-heavy screens — measures, assessment, case lists; default: the primary",
     )
+    read_replica_retry_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="副本重试间隔 / while the read replica is unreachable its screens read "
+        "from the primary; how often the replica is tried again",
+    )
     tile_url: str | None = Field(
         None,
         max_length=500,

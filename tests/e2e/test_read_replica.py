@@ -1,7 +1,8 @@
 """The read-heavy screens read from a replica (``CHENGYUN_READ_DATABASE_URL``): a real
 PostgreSQL streaming standby of a private primary, made with ``pg_basebackup``. While the
 standby's replay is paused, the case list and the measures do not yet show a new report
-that the primary already holds; once replay resumes, they do."""
+that the primary already holds; once replay resumes, they do. While the standby is down,
+they answer from the primary, and go back to the standby once it is up again."""
 
 from __future__ import annotations
 
@@ -141,5 +142,56 @@ def test_lists_and_measures_come_from_the_replica(
             r.execute("SELECT pg_wal_replay_resume()")
         _caught_up(cluster, standby)
         assert listed() == {first, second} and found() == 2
+    platform.engine.dispose()
+    platform.read_engine.dispose()
+
+
+def test_while_the_standby_is_down_lists_and_measures_answer_from_the_primary(
+    cluster: Cluster, standby: Cluster, tmp_path: Path
+) -> None:
+    engine = make_engine(cluster.url)
+    upgrade(engine)
+    load_demo(SqlUnitOfWork(engine))
+    engine.dispose()
+    platform = Platform(
+        Settings(
+            mode="test",
+            data_dir=tmp_path,
+            database_url=cluster.url,
+            read_database_url=standby.url,
+            read_replica_retry_seconds=0,  # tried again at every read
+            territory_refresh_seconds=0,
+        ),
+        clock=DrivenClock(datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ)),
+    )
+
+    def on_standby() -> bool:
+        with platform.read_uow() as uow:
+            return bool(uow.connection.exec_driver_sql("SELECT pg_is_in_recovery()").scalar())
+
+    with TestClient(create_app(platform=platform)) as client:
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+
+        def answered() -> None:
+            for path in ("/api/v1/cases", "/api/v1/measures"):
+                answer = client.get(path, headers=admin)
+                assert answer.status_code == 200, (path, answer.text)
+
+        answered()
+        assert on_standby()
+        standby.ctl("stop", "-m", "fast")
+        try:
+            answered()
+            assert not on_standby()  # the primary
+            health = client.get("/api/v1/health").json()
+            assert health["status"] == "ok" and health["replica"].startswith("unreachable")
+        finally:
+            standby.ctl("start")
+        answered()
+        assert on_standby()
+        assert client.get("/api/v1/health").json()["replica"] == "ok"
     platform.engine.dispose()
     platform.read_engine.dispose()

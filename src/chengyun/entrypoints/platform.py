@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from chengyun.adapters.calendar import china_calendar
 from chengyun.adapters.db.engine import make_engine
 from chengyun.adapters.db.read_cache import ReadCache
-from chengyun.adapters.db.unit_of_work import SqlUnitOfWork
+from chengyun.adapters.db.unit_of_work import Replica, SqlUnitOfWork
 from chengyun.adapters.geo.crs import Crs
 from chengyun.adapters.geo.index import TerritoryIndexCache
 from chengyun.adapters.photos import PhotoStore
@@ -26,6 +27,8 @@ from chengyun.services.cases import CaseEnvironment, IntakePolicy
 from chengyun.services.group_commit import GroupCommit
 
 _GROUP_COMMIT_LOCK = threading.Lock()
+#: How long a connection to the read replica may take before its screens use the primary.
+REPLICA_CONNECT_TIMEOUT_S = 2
 
 
 @dataclass
@@ -43,7 +46,29 @@ class Platform:
     def read_engine(self) -> Engine:
         """The read replica when one is configured, else the primary."""
         url = self.settings.read_database_url
-        return make_engine(url) if url else self.engine
+        if not url:
+            return self.engine
+        # Its screens read from the primary while it does not answer (``replica``): a pooled
+        # connection is pinged before each use (a round trip more a screen) so that one the
+        # replica dropped is found at the checkout, where the primary can take over, and
+        # not half-way through the screen's reads (a 503); and a replica that does not
+        # answer is given up on after a few seconds, not after the operating system's minutes.
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            return make_engine(url, pool_pre_ping=True)
+        timeout = (
+            {}
+            if "connect_timeout" in parsed.query
+            else {"connect_timeout": REPLICA_CONNECT_TIMEOUT_S}
+        )
+        return make_engine(url, pool_pre_ping=True, connect_args=timeout)
+
+    @cached_property
+    def replica(self) -> Replica | None:
+        """Whether the read replica answers (``None`` without one)."""
+        if not self.settings.read_database_url:
+            return None
+        return Replica(self.settings.read_replica_retry_seconds)
 
     @cached_property
     def calendar(self) -> WorkingCalendar:
@@ -60,8 +85,15 @@ class Platform:
 
     def read_uow(self) -> SqlUnitOfWork:
         """A unit of work for screens that only read (measures, assessment, case lists):
-        on the replica, which may lag the primary by a moment; never write through it."""
-        return SqlUnitOfWork(self.read_engine, self.read_cache, reading=True)
+        on the replica, which may lag the primary by a moment, or on the primary while the
+        replica does not answer (``Replica``); never write through it."""
+        return SqlUnitOfWork(
+            self.read_engine,
+            self.read_cache,
+            reading=True,
+            primary=self.engine if self.replica is not None else None,
+            replica=self.replica,
+        )
 
     @cached_property
     def territory_index(self) -> TerritoryIndexCache:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -56,6 +60,64 @@ def _refuse_writes(
             )
 
 
+log = logging.getLogger(__name__)
+
+
+class Replica:
+    """Whether the read replica (只读副本) answers, as the reads that use it find out.
+
+    A reading unit of work that cannot connect to the replica reads from the primary
+    instead, and so do the next ones for ``retry_s`` seconds, after which one tries the
+    replica again: while the replica is down (stopped, failed over, unreachable) the
+    screens on it — the command centre's case lists, the measures, the assessment — go on
+    answering from the primary rather than with 503s, without each waiting for a connection
+    that fails. The outage and the recovery are logged once each."""
+
+    def __init__(self, retry_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.retry_s = retry_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self.error: str | None = None
+        """Why the replica was last found down (``None`` while it answers)."""
+
+    def worth_trying(self) -> bool:
+        with self._lock:
+            return self._down_since is None or self._monotonic() >= self._retry_at
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            now = self._monotonic()
+            first = self._down_since is None
+            if first:
+                self._down_since = now
+            self._retry_at = now + self.retry_s
+            self.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+        if first:
+            log.warning(
+                "只读副本不可用，改从主库读取 / the read replica is unreachable, reading from "
+                "the primary (retried every %s s): %s",
+                self.retry_s,
+                self.error,
+            )
+
+    def answered(self) -> None:
+        with self._lock:
+            if self._down_since is None:
+                return
+            seconds = self._monotonic() - self._down_since
+            self._down_since, self.error = None, None
+        log.warning(
+            "只读副本已恢复 / the read replica answers again, after %.0f s on the primary",
+            seconds,
+        )
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+
 class SqlUnitOfWork:
     """``reading``: the unit of work only reads. On PostgreSQL its statements then run
     without a transaction around them (autocommit), which spares the round trips of BEGIN
@@ -64,19 +126,42 @@ class SqlUnitOfWork:
     (``ReadingUnitOfWorkWrote``): each statement would have committed alone."""
 
     def __init__(
-        self, engine: Engine, cache: ReadCache | None = None, *, reading: bool = False
+        self,
+        engine: Engine,
+        cache: ReadCache | None = None,
+        *,
+        reading: bool = False,
+        primary: Engine | None = None,
+        replica: Replica | None = None,
     ) -> None:
         self.engine = engine
         self.cache = cache
         self.reading = reading
+        self._primary = primary
+        self._replica = replica
         self._connection: Connection | None = None
 
+    def _connect(self) -> Connection:
+        """A connection to ``engine``; for a reading unit of work on the replica
+        (``replica`` and ``primary`` given), to the primary while the replica is down."""
+        if self._primary is None or self._replica is None:
+            return self.engine.connect()
+        if not self._replica.worth_trying():
+            return self._primary.connect()
+        try:
+            connection = self.engine.connect()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            self._replica.failed(error)
+            return self._primary.connect()
+        self._replica.answered()
+        return connection
+
     def __enter__(self) -> Self:
-        self._connection = self.engine.connect()
+        self._connection = self._connect()
         if self.reading:
             # for this checkout only: SQLAlchemy sets the isolation level back as the
             # connection returns, and the next checkout is a new ``Connection``
-            if self.engine.dialect.name == "postgresql":
+            if self._connection.dialect.name == "postgresql":
                 self._connection.execution_options(isolation_level="AUTOCOMMIT", **{READING: True})
             else:
                 self._connection.execution_options(**{READING: True})
@@ -123,7 +208,9 @@ class SqlUnitOfWork:
         self._transaction.commit()
 
     def reader(self) -> Self:
-        return type(self)(self.engine, self.cache, reading=True)
+        return type(self)(
+            self.engine, self.cache, reading=True, primary=self._primary, replica=self._replica
+        )
 
     def rollback(self) -> None:
         self._transaction.rollback()

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from chengyun.domain.access import Permission
 from chengyun.entrypoints.api.deps import PlatformDep
 from chengyun.entrypoints.api.security import requires
+from chengyun.entrypoints.platform import Platform
 
 router = APIRouter(tags=["health 健康检查"])
 
@@ -17,6 +18,9 @@ router = APIRouter(tags=["health 健康检查"])
 class Health(BaseModel):
     status: str
     database: str
+    replica: str | None = None
+    """With a read replica configured: ``ok``, or why it does not answer — its screens then
+    read from the primary, and the service is still ``ok``."""
 
 
 @router.get(
@@ -35,4 +39,24 @@ def health(platform: PlatformDep) -> JSONResponse:
             {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"},
             status_code=503,
         )
-    return JSONResponse({"status": "ok", "database": "ok"})
+    answer = {"status": "ok", "database": "ok"}
+    if platform.replica is not None:
+        answer["replica"] = _replica(platform)
+    return JSONResponse(answer)
+
+
+def _replica(platform: Platform) -> str:
+    """Whether the read replica answers; tried only when its reads would try it (not
+    within ``read_replica_retry_seconds`` of finding it down)."""
+    replica = platform.replica
+    assert replica is not None
+    if replica.worth_trying():
+        try:
+            with platform.read_engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            replica.failed(error)
+        else:
+            replica.answered()
+            return "ok"
+    return f"unreachable ({replica.error}): reading from the primary / 副本不可用，改从主库读取"
