@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from chengyun.domain.forces import Post
 from chengyun.domain.labels import Labelled
@@ -180,6 +181,14 @@ class CaseView:
     responsible: str | None
     handlers: tuple[str, ...] = field(default=())
     joint_departments: tuple[str, ...] = field(default=())
+
+
+def joint_departments(joint: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The departments of a joint handling (联合处置), as a case's state keeps it: its lead
+    and its partners."""
+    joint = joint or {}
+    departments = (joint.get("lead"), *joint.get("partners", ()))
+    return tuple(str(d) for d in departments if d)
 
 
 def sees_case(principal: Principal, case: CaseView) -> bool:

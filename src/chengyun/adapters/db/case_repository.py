@@ -29,7 +29,7 @@ from chengyun.adapters.db.read_cache import (
 from chengyun.adapters.db.tables_open311 import open311_requests
 from chengyun.adapters.taxonomy_file import subclass_from_mapping, subclass_to_mapping
 from chengyun.domain import case_clocks
-from chengyun.domain.access import CaseView
+from chengyun.domain.access import CaseView, joint_departments
 from chengyun.domain.case_facts import facts_of
 from chengyun.domain.cases import (
     OPEN_STATUSES,
@@ -1133,8 +1133,6 @@ class SqlCaseRepository:
         row = self.connection.execute(_VIEW, {"case_id": case_id}).first()
         if row is None:
             return None
-        joint = row.joint or {}
-        departments = (joint.get("lead"), *joint.get("partners", ()))
         return CaseView(
             row.grid_code,
             row.unit_code,
@@ -1142,7 +1140,7 @@ class SqlCaseRepository:
             row.reporter,
             row.responsible,
             tuple(row.handlers or ()),
-            tuple(str(d) for d in departments if d),
+            joint_departments(row.joint),
         )
 
 

@@ -28,6 +28,7 @@ from chengyun.domain.access import (
     Permission,
     Principal,
     ScopeKind,
+    joint_departments,
     sees_case,
 )
 from chengyun.domain.cases import Action, Actor, Channel, allowed_actions
@@ -319,8 +320,6 @@ def case_actor(principal: Principal) -> Actor:
 
 def view_of(record: CaseRecord) -> CaseView:
     case = record.case
-    joint = case.joint or {}
-    departments = (joint.get("lead"), *joint.get("partners", ()))
     return CaseView(
         case.grid_code,
         case.unit_code,
@@ -328,7 +327,7 @@ def view_of(record: CaseRecord) -> CaseView:
         case.reporter,
         record.extra.get("responsible"),
         tuple(case.handlers),
-        tuple(str(d) for d in departments if d),
+        joint_departments(case.joint),
     )
 
 
