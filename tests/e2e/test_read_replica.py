@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -80,24 +81,30 @@ def _caught_up(primary: Cluster, replica: Cluster, seconds: float = 30) -> None:
             time.sleep(0.05)  # waiting for another process, not for a timer of ours
 
 
-def test_lists_and_measures_come_from_the_replica(
-    cluster: Cluster, standby: Cluster, tmp_path: Path
-) -> None:
+def _platform(cluster: Cluster, standby: Cluster, tmp_path: Path, **settings: Any) -> Platform:
+    """The demo sub-district on ``cluster``, read from ``standby``."""
     engine = make_engine(cluster.url)
     upgrade(engine)
     load_demo(SqlUnitOfWork(engine))
     engine.dispose()
-    clock = DrivenClock(datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ))
-    platform = Platform(
+    return Platform(
         Settings(
             mode="test",
             data_dir=tmp_path,
             database_url=cluster.url,
             read_database_url=standby.url,
             territory_refresh_seconds=0,
+            **settings,
         ),
-        clock=clock,
+        clock=DrivenClock(datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ)),
     )
+
+
+def test_lists_and_measures_come_from_the_replica(
+    cluster: Cluster, standby: Cluster, tmp_path: Path
+) -> None:
+    platform = _platform(cluster, standby, tmp_path)
+    clock = platform.clock
     assert platform.read_engine.url.port == standby.port != platform.engine.url.port
     with TestClient(create_app(platform=platform)) as client:
         token = client.post(
@@ -149,21 +156,8 @@ def test_lists_and_measures_come_from_the_replica(
 def test_while_the_standby_is_down_lists_and_measures_answer_from_the_primary(
     cluster: Cluster, standby: Cluster, tmp_path: Path
 ) -> None:
-    engine = make_engine(cluster.url)
-    upgrade(engine)
-    load_demo(SqlUnitOfWork(engine))
-    engine.dispose()
-    platform = Platform(
-        Settings(
-            mode="test",
-            data_dir=tmp_path,
-            database_url=cluster.url,
-            read_database_url=standby.url,
-            read_replica_retry_seconds=0,  # tried again at every read
-            territory_refresh_seconds=0,
-        ),
-        clock=DrivenClock(datetime(2020, 6, 24, 9, 30, tzinfo=CHINA_TZ)),
-    )
+    # the replica tried again at every read
+    platform = _platform(cluster, standby, tmp_path, read_replica_retry_seconds=0)
 
     def on_standby() -> bool:
         with platform.read_uow() as uow:
