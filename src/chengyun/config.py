@@ -81,7 +81,15 @@ class Settings(BaseSettings):
         ge=0,
         le=3600,
         description="副本重试间隔 / while the read replica is unreachable its screens read "
-        "from the primary; how often the replica is tried again",
+        "from the primary; how often the replica is tried again (and asked how far behind "
+        "it is while it answers)",
+    )
+    read_replica_max_lag_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        description="副本最大延迟 / a read replica further behind the primary than this "
+        "counts as down: its screens read from the primary until it catches up",
     )
     tile_url: str | None = Field(
         None,

@@ -181,11 +181,56 @@ def test_while_the_standby_is_down_lists_and_measures_answer_from_the_primary(
             answered()
             assert not on_standby()  # the primary
             health = client.get("/api/v1/health").json()
-            assert health["status"] == "ok" and health["replica"].startswith("unreachable")
+            assert health["status"] == "ok" and health["replica"].startswith("down (")
         finally:
             standby.ctl("start")
         answered()
         assert on_standby()
         assert client.get("/api/v1/health").json()["replica"] == "ok"
+    platform.engine.dispose()
+    platform.read_engine.dispose()
+
+
+def test_a_standby_too_far_behind_leaves_its_screens_on_the_primary(
+    cluster: Cluster, standby: Cluster, tmp_path: Path
+) -> None:
+    """A standby that answers but whose replay stopped is behind the primary by the time
+    since the last transaction it replayed: beyond ``read_replica_max_lag_seconds`` its
+    screens read from the primary (and show the newest report), until it catches up."""
+    platform = _platform(
+        cluster, standby, tmp_path, read_replica_retry_seconds=0, read_replica_max_lag_seconds=0
+    )
+    with TestClient(create_app(platform=platform)) as client:
+        token = client.post(
+            "/api/v1/auth/token", data={"username": DEMO_GATEWAY, "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        gateway = {"Authorization": f"Bearer {token}"}
+
+        def reported() -> int:
+            answer = client.post(
+                "/api/v1/cases", json=report(channel="hotline", observed_at=None), headers=gateway
+            )
+            assert answer.status_code == 201, answer.text
+            return int(answer.json()["id"])
+
+        def listed() -> set[int]:
+            answer = client.get("/api/v1/cases", headers=gateway)
+            assert answer.status_code == 200, answer.text
+            return {item["id"] for item in answer.json()["items"]}
+
+        first = reported()
+        _caught_up(cluster, standby)
+        assert listed() == {first}
+        assert client.get("/api/v1/health").json()["replica"] == "ok"
+        with psycopg.connect(_dsn(standby.url), autocommit=True) as r:
+            r.execute("SELECT pg_wal_replay_pause()")
+            second = reported()
+            assert listed() == {first, second}  # the standby has not replayed it: the primary
+            health = client.get("/api/v1/health").json()["replica"]
+            assert health.startswith("down (") and "behind the primary" in health, health
+            r.execute("SELECT pg_wal_replay_resume()")
+        _caught_up(cluster, standby)
+        assert listed() == {first, second}
+        assert platform.replica is not None and not platform.replica.down
     platform.engine.dispose()
     platform.read_engine.dispose()

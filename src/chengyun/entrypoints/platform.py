@@ -68,7 +68,9 @@ class Platform:
         """Whether the read replica answers (``None`` without one)."""
         if not self.settings.read_database_url:
             return None
-        return Replica(self.settings.read_replica_retry_seconds)
+        return Replica(
+            self.settings.read_replica_retry_seconds, self.settings.read_replica_max_lag_seconds
+        )
 
     @cached_property
     def calendar(self) -> WorkingCalendar:

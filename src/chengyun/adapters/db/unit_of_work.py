@@ -63,22 +63,44 @@ def _refuse_writes(
 log = logging.getLogger(__name__)
 
 
+#: How far behind the primary a standby has replayed, in seconds: none while it replays
+#: all it has received and still receives (an idle primary sends nothing new), else the
+#: time since the last transaction it replayed; 0 on a server that is no standby.
+REPLICA_LAG = sa.text(
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0"
+    " WHEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver)"
+    " AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END"
+)
+
+
 class Replica:
-    """Whether the read replica (只读副本) answers, as the reads that use it find out.
+    """Whether the read replica (只读副本) answers, and is not too far behind the primary,
+    as the reads that use it find out.
 
     A reading unit of work that cannot connect to the replica reads from the primary
     instead, and so do the next ones for ``retry_s`` seconds, after which one tries the
     replica again: while the replica is down (stopped, failed over, unreachable) the
     screens on it — the command centre's case lists, the measures, the assessment — go on
     answering from the primary rather than with 503s, without each waiting for a connection
-    that fails. The outage and the recovery are logged once each."""
+    that fails. Every ``retry_s`` seconds a read also asks the replica how far behind it is
+    (``REPLICA_LAG``); more than ``max_lag_s`` counts as down, so that a replica whose
+    replay stopped does not keep a queue on an old picture. The outage and the recovery are
+    logged once each."""
 
-    def __init__(self, retry_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        retry_s: float,
+        max_lag_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.retry_s = retry_s
+        self.max_lag_s = max_lag_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._retry_at = 0.0
+        self._check_at = 0.0
         self.error: str | None = None
         """Why the replica was last found down (``None`` while it answers)."""
 
@@ -86,20 +108,42 @@ class Replica:
         with self._lock:
             return self._down_since is None or self._monotonic() >= self._retry_at
 
+    def behind(self, connection: Connection) -> bool:
+        """Whether the replica, on ``connection``, is too far behind (then it counts as
+        down, as ``failed``); asked at most every ``retry_s`` seconds, and of a replica
+        being tried again."""
+        with self._lock:
+            if self._down_since is None and self._monotonic() < self._check_at:
+                return False
+        if connection.dialect.name != "postgresql":
+            return False
+        lag = float(connection.execute(REPLICA_LAG).scalar_one() or 0)
+        connection.commit()  # the question's transaction, before the reads set theirs
+        if lag > self.max_lag_s:
+            self._down(f"{lag:.1f} s behind the primary (more than {self.max_lag_s:g} s)")
+            return True
+        with self._lock:
+            self._check_at = self._monotonic() + self.retry_s
+        return False
+
     def failed(self, error: BaseException) -> None:
+        lines = str(error).strip().splitlines() or [""]
+        self._down(f"{type(error).__name__}: {lines[0][:200]}")
+
+    def _down(self, why: str) -> None:
         with self._lock:
             now = self._monotonic()
             first = self._down_since is None
             if first:
                 self._down_since = now
             self._retry_at = now + self.retry_s
-            self.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
+            self.error = why
         if first:
             log.warning(
-                "只读副本不可用，改从主库读取 / the read replica is unreachable, reading from "
-                "the primary (retried every %s s): %s",
+                "只读副本不可用，改从主库读取 / the read replica is unreachable or behind, "
+                "reading from the primary (tried again every %s s): %s",
                 self.retry_s,
-                self.error,
+                why,
             )
 
     def answered(self) -> None:
@@ -152,6 +196,14 @@ class SqlUnitOfWork:
             connection = self.engine.connect()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             self._replica.failed(error)
+            return self._primary.connect()
+        try:
+            behind = self._replica.behind(connection)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            self._replica.failed(error)
+            behind = True
+        if behind:
+            connection.close()
             return self._primary.connect()
         self._replica.answered()
         return connection

@@ -19,8 +19,9 @@ class Health(BaseModel):
     status: str
     database: str
     replica: str | None = None
-    """With a read replica configured: ``ok``, or why it does not answer — its screens then
-    read from the primary, and the service is still ``ok``."""
+    """With a read replica configured: ``ok``, or why it is down (it does not answer, or is
+    too far behind the primary) — its screens then read from the primary, and the service
+    is still ``ok``."""
 
 
 @router.get(
@@ -53,10 +54,10 @@ def _replica(platform: Platform) -> str:
     if replica.worth_trying():
         try:
             with platform.read_engine.connect() as connection:
-                connection.execute(sa.text("SELECT 1"))
+                if not replica.behind(connection):  # how far behind, when it is time to ask
+                    connection.execute(sa.text("SELECT 1"))
+                    replica.answered()
+                    return "ok"
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             replica.failed(error)
-        else:
-            replica.answered()
-            return "ok"
-    return f"unreachable ({replica.error}): reading from the primary / 副本不可用，改从主库读取"
+    return f"down ({replica.error}): reading from the primary / 副本不可用，改从主库读取"
