@@ -5,6 +5,8 @@ before the pool replaces it)."""
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +80,30 @@ def test_a_connection_dropped_while_in_use_fails_once_then_the_pool_recovers(
     with pytest.raises(sa.exc.OperationalError), pg.connect() as connection:
         connection.execute(sa.text("SELECT 1"))
     assert _backend(pg) != first
+
+
+def test_a_connection_gives_up_in_seconds_on_a_server_that_does_not_answer(pg: Engine) -> None:
+    """A new connection waits at most ``CONNECT_TIMEOUT_S`` (the URL may say otherwise),
+    and its data unacknowledged at most ``TCP_USER_TIMEOUT_MS``: a host gone (after a
+    failover, say) fails the request in seconds instead of after the operating system's
+    TCP timeouts."""
+    sent: list[dict[str, object]] = []
+    engine = engine_module.make_engine(pg.url.render_as_string(hide_password=False))
+    sa.event.listen(engine, "do_connect", lambda _d, _r, _a, params: sent.append(dict(params)))
+    _backend(engine)
+    engine.dispose()
+    assert sent[0]["connect_timeout"] == engine_module.CONNECT_TIMEOUT_S
+    assert sent[0]["tcp_user_timeout"] == engine_module.TCP_USER_TIMEOUT_MS
+
+    silent = socket.create_server(("127.0.0.1", 0))  # takes connections, never answers
+    try:
+        port = silent.getsockname()[1]
+        url = pg.url.set(port=port).update_query_dict({"connect_timeout": "2"})
+        hung = engine_module.make_engine(url.render_as_string(hide_password=False))
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError):
+            hung.connect()
+        assert time.monotonic() - started < 10  # libpq's 2 s, not minutes
+        hung.dispose()
+    finally:
+        silent.close()

@@ -54,13 +54,9 @@ class Platform:
         # not half-way through the screen's reads (a 503); and a replica that does not
         # answer is given up on after a few seconds, not after the operating system's minutes.
         parsed = sa.make_url(url)
-        if parsed.get_backend_name() != "postgresql":
+        if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
             return make_engine(url, pool_pre_ping=True)
-        timeout = (
-            {}
-            if "connect_timeout" in parsed.query
-            else {"connect_timeout": REPLICA_CONNECT_TIMEOUT_S}
-        )
+        timeout = {"connect_timeout": REPLICA_CONNECT_TIMEOUT_S}
         return make_engine(url, pool_pre_ping=True, connect_args=timeout)
 
     @cached_property

@@ -12,6 +12,11 @@ from alembic.config import Config
 from pydantic_core import to_json
 from sqlalchemy.engine import Engine
 
+#: How long a new PostgreSQL connection may take before it fails (libpq's minimum is 2).
+CONNECT_TIMEOUT_S = 10
+#: How long data sent to PostgreSQL may go unacknowledged before the connection fails.
+TCP_USER_TIMEOUT_MS = 30_000
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings each backend needs (foreign keys and WAL on SQLite)."""
@@ -40,7 +45,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 15)
     kwargs.setdefault("max_overflow", 0)
     kwargs.setdefault("json_serializer", json_text)
-    engine = sa.create_engine(url, **kwargs)
+    # A server that does not answer fails the request (503) in seconds, not minutes: a
+    # connection not made within CONNECT_TIMEOUT_S, and one whose data goes unacknowledged
+    # for TCP_USER_TIMEOUT_MS (the host gone, say after a failover), give up. Without
+    # them a request waits for the operating system's TCP timeouts (15 minutes for data).
+    # The URL's own values win (``?connect_timeout=…``).
+    limits = {"connect_timeout": CONNECT_TIMEOUT_S, "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
+    connect_args = {
+        **{k: v for k, v in limits.items() if k not in parsed.query},
+        **kwargs.pop("connect_args", {}),
+    }
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine
