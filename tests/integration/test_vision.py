@@ -115,6 +115,24 @@ def test_an_alert_opens_a_dispatched_case_once(
     assert listed["total"] == 1 and listed["items"][0]["alert_id"] == "A-0001"
 
 
+def test_alerts_opening_joining_and_replayed_send_no_rollback(
+    client: TestClient, camera: str, clock: DrivenClock, rollbacks: list[str]
+) -> None:
+    """The alert intake's reads before it reports a case, and a replay's, end without a
+    ROLLBACK (on PostgreSQL it would make psycopg forget the connection's prepared
+    statements: cameras send alerts all day)."""
+    client.headers_for(GATEWAY)  # type: ignore[attr-defined]  # the token, issued once
+    rollbacks.clear()
+    opened = post(client, alert(clock, "R-0001"))
+    assert opened.status_code == 201 and opened.json()["outcome"] == "opened", opened.text
+    clock.tick(timedelta(minutes=1))
+    joined = post(client, alert(clock, "R-0002"))
+    assert joined.status_code == 201 and joined.json()["outcome"] == "joined", joined.text
+    replayed = post(client, alert(clock, "R-0002"))
+    assert replayed.status_code == 200, replayed.text
+    assert rollbacks == []
+
+
 def test_repeats_join_within_the_window_and_a_new_case_opens_after_it(
     client: TestClient, camera: str, clock: DrivenClock
 ) -> None:
