@@ -109,6 +109,21 @@ def test_an_order_is_placed_by_the_gazetteer_and_becomes_a_hotline_case(
     assert found is not None and abs(found.lng - body["position"]["lng"]) < 1e-9
 
 
+def test_an_order_and_its_repeat_send_no_rollback(
+    client: TestClient, demo: Platform, rollbacks: list[str]
+) -> None:
+    """Taking in an order (its reads before and after its case is reported) and answering
+    its repeat end without a ROLLBACK: on PostgreSQL it would make psycopg forget the
+    connection's prepared statements, on the path 12345 orders come in all day."""
+    headers = token(client, GATEWAY)
+    rollbacks.clear()
+    first = client.post(ORDERS, json=order(), headers=headers)
+    assert first.status_code == 201 and first.json()["case_id"] is not None, first.text
+    again = client.post(ORDERS, json=order(), headers=headers)
+    assert again.status_code == 200 and again.json()["case_id"] == first.json()["case_id"]
+    assert rollbacks == []
+
+
 def test_the_same_number_twice_same_answer_different_content_409(
     client: TestClient, demo: Platform
 ) -> None:

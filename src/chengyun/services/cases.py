@@ -579,8 +579,9 @@ def _report_alone(
         if report.audit is not None:
             uow.audit.hold()  # before the case number: see AuditRepository.hold
         reported = _take(uow, env, report, location, look_up=look_up)
-        if reported.created:
-            uow.commit()
+        # a seen key wrote nothing: committing ends the reads as a rollback would, without
+        # the ROLLBACK that makes psycopg forget the connection's prepared statements
+        uow.commit()
     return reported
 
 

@@ -252,6 +252,7 @@ def _store(uow: UnitOfWork, env: CaseEnvironment, given: OrderIn, actor: str) ->
         if stored is not None:
             if stored.content_hash != digest:
                 raise _taken(given.number.strip())
+            uow.commit()  # it only read: a ROLLBACK would make psycopg forget its statements
             return Received(stored, False)
         order, problems = order_from(given, taxonomy)
         problems += _not_in_future(env, given)
@@ -319,10 +320,10 @@ def _file_case(uow: UnitOfWork, env: CaseEnvironment, record: OrderRecord) -> Or
     assert order.position is not None
     lng, lat = order.position
     received = as_china_time(order.received_at)
-    with uow:
+    with uow.reader() as reader:
         earlier = [
             r
-            for r in uow.cases.nearby_open(
+            for r in reader.cases.nearby_open(
                 order.subclass,
                 lng,
                 lat,
@@ -371,8 +372,8 @@ def _file_case(uow: UnitOfWork, env: CaseEnvironment, record: OrderRecord) -> Or
             # no one on duty, or dispatched meanwhile (Conflict): it stays in the centre's queue
             with suppress(Conflict):
                 act(uow, env, own, Action.DISPATCH, SYSTEM_ACTOR, {})
-    with uow:
-        current = uow.cases.get(own)
+    with uow.reader() as reader:
+        current = reader.cases.get(own)
     carrier = own
     if current is not None and current.case.status is CaseStatus.MERGED:
         carrier = current.case.merged_into or own

@@ -683,8 +683,8 @@ def take_request(
                     raise
         elif client is None:
             raise ValueError("key_used: the request has no Idempotency-Key")
-        with uow:
-            seen = uow.open311.intake_by_client_key(checked.application_id, client)
+        with uow.reader() as reader:
+            seen = reader.open311.intake_by_client_key(checked.application_id, client)
         if seen is not None:  # else the request that held the key was undone: take it
             intake = _reused(seen, checked.taking.body_hash)
             return checked.submitted(take(checked.taking.report(intake, fresh=False)), intake)
