@@ -16,6 +16,7 @@ from alembic import command
 from fastapi.testclient import TestClient
 
 from chengyun.adapters.db.engine import alembic_config
+from chengyun.adapters.db.writes import WROTE
 
 G1 = "310118002900001"
 CENTRE = (121.110, 31.150)  # WGS-84, inside grid 1 (live since 2020-06-01)
@@ -46,6 +47,19 @@ def statements_sent(engine: sa.Engine) -> Iterator[list[str]]:
         yield sent
     finally:
         sa.event.remove(engine, "before_cursor_execute", executed)
+
+
+def write_commits(engine: sa.Engine) -> list[str]:
+    """The commits of transactions that wrote, from now on (a unit of work left after reads
+    only commits too, sending nothing that matters: those are not counted)."""
+    seen: list[str] = []
+
+    def committed(connection: sa.Connection) -> None:
+        if connection.info.get(WROTE):
+            seen.append("commit")
+
+    sa.event.listen(engine, "commit", committed)
+    return seen
 
 
 class Passes(threading.Event):

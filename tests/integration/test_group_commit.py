@@ -35,7 +35,7 @@ from chengyun.services.cases import (
 from chengyun.services.group_commit import GroupCommit
 from chengyun.services.points import citizen_in
 from chengyun.services.unit_of_work import UnitOfWork
-from tests.factories import CENTRE, GATEWAY, report, statements_sent
+from tests.factories import CENTRE, GATEWAY, report, statements_sent, write_commits
 
 SUBCLASSES = ("E0102", "E0504", "C0301", "E0101")
 
@@ -58,17 +58,11 @@ def _count(platform: Platform, table: sa.Table) -> int:
         return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-def _commits(platform: Platform) -> list[int]:
-    seen: list[int] = []
-    sa.event.listen(platform.engine, "commit", lambda _connection: seen.append(1))
-    return seen
-
-
 def test_a_batch_is_one_transaction_and_each_case_is_as_if_reported_alone(
     demo: Platform,
 ) -> None:
     before = _count(demo, t.audit_log)
-    commits = _commits(demo)
+    commits = write_commits(demo.engine)
     taken = report_cases(demo.uow(), demo.cases, [_report(i) for i in range(6)])
     assert len(commits) == 1
     assert all(r.created for r in taken)
@@ -134,7 +128,7 @@ def test_a_video_alert_joining_a_case_of_its_batch_is_taken_after_the_batch_in_i
     alert = _report(31, subclass="E0102", channel=Channel.VIDEO_AI, **place)
     after = _report(32)
     before = _count(demo, t.audit_log)
-    commits = _commits(demo)
+    commits = write_commits(demo.engine)
     reported, merged, other = report_cases(demo.uow(), demo.cases, [first, alert, after])
     assert len(commits) == 1
     assert reported.created and merged.created and other.created

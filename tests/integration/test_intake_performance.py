@@ -31,7 +31,7 @@ from chengyun.services.accounts import (
 )
 from chengyun.services.cases import ReportCommand, report_case
 from chengyun.services.records import NewAccount
-from tests.factories import GATEWAY, as_reporter, report, statements_sent, submit
+from tests.factories import GATEWAY, as_reporter, report, statements_sent, submit, write_commits
 
 
 class Ticks:
@@ -178,12 +178,6 @@ def test_the_nul_guard_replays_the_body_and_headers_are_set_once(
     assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
 
 
-def _commits(platform: Platform) -> list[str]:
-    seen: list[str] = []
-    sa.event.listen(platform.engine, "commit", lambda *_: seen.append("commit"))
-    return seen
-
-
 def test_a_new_case_is_one_transaction_with_its_audit_record(
     client: TestClient, demo: Platform
 ) -> None:
@@ -192,7 +186,7 @@ def test_a_new_case_is_one_transaction_with_its_audit_record(
     warm = client.post("/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "w-1"})
     assert warm.status_code == 201, warm.text  # the token is read (and touched) once
     before = len(_audit_actions(demo))
-    commits = _commits(demo)
+    commits = write_commits(demo.engine)
     with statements_sent(demo.engine) as statements:
         created = client.post(
             "/api/v1/cases", json=body, headers={**gateway, "Idempotency-Key": "n-1"}

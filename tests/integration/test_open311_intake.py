@@ -25,7 +25,7 @@ from chengyun.entrypoints.api.app import create_app
 from chengyun.entrypoints.platform import Platform
 from chengyun.services import open311
 from chengyun.services.taxonomy import replace_taxonomy
-from tests.factories import CENTRE, statements_sent
+from tests.factories import CENTRE, statements_sent, write_commits
 
 KEY = "demo-open311-key"
 PATH = "/open311/v2/requests.json"
@@ -71,19 +71,13 @@ def _count(platform: Platform, table: sa.Table) -> int:
         return int(c.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def _commits(platform: Platform) -> list[str]:
-    seen: list[str] = []
-    sa.event.listen(platform.engine, "commit", lambda *_: seen.append("commit"))
-    return seen
-
-
 def test_a_new_request_is_one_transaction_with_its_citizen_and_audit_record(
     anonymous: TestClient, demo: Platform, rollbacks: list[str]
 ) -> None:
     warm = anonymous.post(PATH, data=_fields(), headers={"Idempotency-Key": "w-1"})
     assert warm.status_code == 201, warm.text  # the api_key is read (and touched) once
     before = len(_audit(demo))
-    commits = _commits(demo)
+    commits = write_commits(demo.engine)
     rollbacks.clear()
     made = anonymous.post(
         PATH,

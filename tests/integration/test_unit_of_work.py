@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from chengyun.adapters.db import tables as t
+from chengyun.adapters.db.copy_rows import copy_rows
 from chengyun.adapters.db.engine import make_engine
 from chengyun.adapters.db.unit_of_work import ReadingUnitOfWorkWrote, SqlUnitOfWork
 
@@ -109,3 +110,53 @@ def test_a_reading_unit_of_work_refuses_to_write_and_the_next_writer_may(
         uow.connection.execute(t.revisions.insert().values(name="written", value=1))
         uow.commit()
     assert _revisions(one_connection) == {**before, "written": 1}
+
+
+def test_a_unit_of_work_left_after_reads_commits_and_one_left_after_a_write_rolls_back(
+    one_connection: Engine,
+) -> None:
+    """Left without an exception and without a commit, a unit of work that only read ends
+    with a COMMIT (a ROLLBACK would make psycopg forget the connection's prepared
+    statements); one that wrote — a statement, or rows copied in — is rolled back, as
+    always, and so is one left by an exception."""
+    before = _revisions(one_connection)
+    ended: list[str] = []
+    sa.event.listen(one_connection, "commit", lambda _c: ended.append("commit"))
+    sa.event.listen(one_connection, "rollback", lambda _c: ended.append("rollback"))
+
+    with SqlUnitOfWork(one_connection) as uow:
+        uow.connection.execute(sa.select(t.revisions)).all()
+        uow.connection.exec_driver_sql("WITH r AS (SELECT name FROM revisions) SELECT * FROM r")
+        if one_connection.dialect.name == "postgresql":  # a row lock ends with either
+            uow.connection.exec_driver_sql("SELECT 1 FROM revisions FOR UPDATE").all()
+    assert ended[:1] == ["commit"], ended
+
+    ended.clear()
+    with SqlUnitOfWork(one_connection) as uow:
+        uow.connection.execute(t.revisions.insert().values(name="dropped", value=1))
+    assert ended[:1] == ["rollback"] and _revisions(one_connection) == before
+
+    ended.clear()
+    with pytest.raises(ZeroDivisionError), SqlUnitOfWork(one_connection) as uow:
+        uow.connection.execute(sa.select(t.revisions)).all()
+        raise ZeroDivisionError
+    assert ended[:1] == ["rollback"]
+
+    if one_connection.dialect.name == "postgresql":
+        ended.clear()
+        with SqlUnitOfWork(one_connection) as uow:
+            copy_rows(uow.connection, t.revisions, [{"name": "copied", "value": 2}])
+        assert ended[:1] == ["rollback"] and _revisions(one_connection) == before
+
+    ended.clear()
+    with SqlUnitOfWork(one_connection) as uow:  # a writer's flag does not outlive it
+        uow.connection.execute(sa.select(t.revisions)).all()
+    assert ended[:1] == ["commit"], ended
+
+    ended.clear()
+    with SqlUnitOfWork(one_connection) as uow:  # reads after a commit: committed too
+        uow.connection.execute(t.revisions.insert().values(name="kept", value=3))
+        uow.commit()
+        uow.connection.execute(sa.select(t.revisions)).all()
+    assert ended[:2] == ["commit", "commit"], ended
+    assert _revisions(one_connection) == {**before, "kept": 3}

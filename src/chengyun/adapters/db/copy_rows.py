@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
+from chengyun.adapters.db.writes import mark_written
+
 _Processor = Callable[[Any], Any] | None
 #: A COPY as sent, the columns' bind processors and, for the binary format, their types.
 _Plan = tuple[bytes, list[_Processor], list[int] | None]
@@ -84,6 +86,7 @@ def copy_rows(connection: Connection, table: sa.Table, rows: Sequence[Mapping[st
     if unknown:
         raise ValueError(f"{table.name} has no column {', '.join(sorted(unknown))}")
     statement, processors, types = _plan(table, names, connection)
+    mark_written(connection)
     converters = list(zip(names, processors, strict=True))
     try:
         with _driver(connection).cursor() as cursor, cursor.copy(statement) as copy:

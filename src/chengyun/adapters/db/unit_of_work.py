@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,14 +30,10 @@ from chengyun.adapters.db.repositories import SqlForcesRepository, SqlTerritoryR
 from chengyun.adapters.db.shop_repository import SqlShopRepository
 from chengyun.adapters.db.vision_repository import SqlVisionRepository
 from chengyun.adapters.db.wecom_repository import SqlWeComRepository
+from chengyun.adapters.db.writes import WROTE, first_word, only_reads, writes
 
 #: The execution option that marks a reading unit of work's connection.
 READING = "chengyun_reading"
-#: Statements that write: a reading unit of work refuses them (``_refuse_writes``).
-_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE")
-#: A write inside or after a WITH clause's parentheses (a data-modifying CTE, or the
-#: statement the CTEs lead to); not ``FOR UPDATE``, which follows no parenthesis.
-_WRITE_AFTER_WITH = re.compile(r"[()]\s*(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 class ReadingUnitOfWorkWrote(RuntimeError):
@@ -47,17 +42,19 @@ class ReadingUnitOfWorkWrote(RuntimeError):
 
 
 @sa.event.listens_for(Engine, "before_cursor_execute")
-def _refuse_writes(
-    _conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
+def _watch_writes(
+    conn: Connection, _cursor: Any, statement: str, _parameters: Any, context: Any, _many: bool
 ) -> None:
+    """A reading unit of work refuses a write; any other notes one (``writes.WROTE``)."""
+    word = first_word(statement)
     if context is not None and context.execution_options.get(READING):
-        first = statement.lstrip()[:8].split(None, 1)
-        word = first[0].upper() if first else ""
-        if word in _WRITES or (word == "WITH" and _WRITE_AFTER_WITH.search(statement)):
+        if writes(statement, word):
             raise ReadingUnitOfWorkWrote(
                 "只读工作单元不能写入 / a reading unit of work does not write: "
                 f"{statement.strip()[:80]}… — use a unit of work that is not reading"
             )
+    elif not only_reads(statement, word):
+        conn.info[WROTE] = True
 
 
 log = logging.getLogger(__name__)
@@ -210,6 +207,7 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         self._connection = self._connect()
+        self._connection.info[WROTE] = False
         if self.reading:
             # for this checkout only: SQLAlchemy sets the isolation level back as the
             # connection returns, and the next checkout is a new ``Connection``
@@ -242,12 +240,17 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._connection is not None
+        connection = self._connection
+        assert connection is not None
         try:
-            if self._transaction.is_active:
+            if exc_type is None and not connection.info.get(WROTE) and connection.in_transaction():
+                # left after reads only (since the last commit): a COMMIT ends them as a
+                # ROLLBACK would, without making psycopg forget its prepared statements
+                connection.commit()
+            elif self._transaction.is_active:
                 self.rollback()
         finally:
-            self._connection.close()
+            connection.close()
             self._connection = None
 
     @property
@@ -258,6 +261,7 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         self.cases.announce()  # the live updates, sent as the transaction commits
         self._transaction.commit()
+        self.connection.info[WROTE] = False  # what follows is judged afresh on leaving
 
     def reader(self) -> Self:
         return type(self)(
