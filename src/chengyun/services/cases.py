@@ -579,9 +579,8 @@ def _report_alone(
         if report.audit is not None:
             uow.audit.hold()  # before the case number: see AuditRepository.hold
         reported = _take(uow, env, report, location, look_up=look_up)
-        # a seen key wrote nothing: committing ends the reads as a rollback would, without
-        # the ROLLBACK that makes psycopg forget the connection's prepared statements
-        uow.commit()
+        if reported.created:
+            uow.commit()
     return reported
 
 

@@ -252,7 +252,6 @@ def _store(uow: UnitOfWork, env: CaseEnvironment, given: OrderIn, actor: str) ->
         if stored is not None:
             if stored.content_hash != digest:
                 raise _taken(given.number.strip())
-            uow.commit()  # it only read: a ROLLBACK would make psycopg forget its statements
             return Received(stored, False)
         order, problems = order_from(given, taxonomy)
         problems += _not_in_future(env, given)

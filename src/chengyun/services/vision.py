@@ -342,7 +342,6 @@ def _receive(
             if target is not None:
                 _attach(uow, command.snapshot, target, now)
                 return _keep(uow, replace(alert, outcome=AlertOutcome.JOINED, case_id=target), None)
-        uow.commit()  # it only read: a ROLLBACK would make psycopg forget its prepared statements
     report = ReportCommand(
         channel=Channel.VIDEO_AI,
         subclass=mapping.subclass,
@@ -524,7 +523,6 @@ def _replay(uow: UnitOfWork, stored: Alert, body_hash: str) -> AlertReceipt:
             ],
         )
     record = uow.cases.get(stored.case_id) if stored.case_id is not None else None
-    uow.commit()  # it only read (see ``_receive``)
     return AlertReceipt(stored, record, False)
 
 

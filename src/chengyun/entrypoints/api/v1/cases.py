@@ -336,7 +336,6 @@ def _visible(platform: Platform, principal: Principal, case_id: int) -> None:
     columns that decides, not the case with its events)."""
     with platform.uow(reading=True) as uow:
         view = uow.cases.view(case_id)
-        uow.commit()
     _may_see(principal, case_id, view)
 
 
@@ -395,11 +394,9 @@ def _detail_values(platform: Platform, case_id: int, principal: Principal) -> di
         allowed: list[str] = []
         if principal.person_number and principal.may(Permission.CASES_ACT):
             allowed = [a.value for a in allowed_actions(record.case, case_actor(principal))]
-        # nothing written. A read never ends with a ROLLBACK that reaches PostgreSQL: psycopg
-        # would forget the connection's prepared statements, and PostgreSQL parse and plan
-        # every query of the next request again (about half its time on a page). A reading
-        # unit of work has no transaction there; on SQLite the COMMIT ends the read.
-        uow.commit()
+        # nothing written: the unit of work ends with a COMMIT, not a ROLLBACK, which would
+        # make psycopg forget the connection's prepared statements (and PostgreSQL parse and
+        # plan every query of the next request again: about half a page's time)
     case = record.case
     people = {p.number: p for p in roster.people if p.number == case.assignee}
     names = _Names(platform, taxonomy, people)
@@ -770,7 +767,6 @@ def list_cases(
         total, cases = uow.cases.summaries(where, limit, offset)
         taxonomy = taxonomy_in_force(uow, platform.cases)
         roster = uow.forces.roster() if cases else None
-        uow.commit()  # nothing written: see ``_detail``
     people = {p.number: p for p in roster.people} if roster else {}
     names = _Names(platform, taxonomy, people)
     # a ``CasePage`` made of plain values, serialised as FastAPI would serialise the model:
@@ -881,13 +877,10 @@ def get_photo(
     case_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     photo_id: Annotated[str, Path(max_length=64)],
 ) -> FileResponse:
-    # the case (whether it is the reader's to see) and the photo in one reading unit of
-    # work, committed: a page's photos are one request each, and a unit of work left
-    # without a commit would end in a ROLLBACK (see ``_detail_values``)
+    # the case (whether it is the reader's to see) and the photo in one reading unit of work
     with platform.uow(reading=True) as uow:
         view = uow.cases.view(case_id)
         photo = uow.cases.photo(photo_id) if view is not None else None
-        uow.commit()
     _may_see(signed_in(principal), case_id, view)
     if photo is None or photo.case_id != case_id:
         raise NotFound(f"没有这张照片 / no photo {photo_id} on case {case_id}")
